@@ -1,0 +1,33 @@
+//! The neos compiler core.
+//!
+//! An analysis is a [`Graph`] of tensor operations ([`Op`], a closed set). This crate builds
+//! graphs ([`Builder`]), checks them ([`verify()`]), evaluates them ([`eval()`], the reference
+//! interpreter), differentiates them symbolically ([`grad()`], [`hvp()`], [`hessian()`]) and
+//! simplifies them by equality saturation ([`simplify()`]).
+
+mod autodiff;
+mod builder;
+mod check;
+mod error;
+mod eval;
+mod graph;
+mod infer;
+mod op;
+mod print;
+pub mod simplify;
+pub mod special;
+mod types;
+mod verify;
+
+pub use autodiff::{grad, grad_in, hessian, hvp};
+pub use builder::{Builder, Tensor};
+pub use check::{gradcheck, GradCheck, GradReport, Mismatch};
+pub use error::{IrError, Result};
+pub use eval::{eval, eval_outputs, Bindings};
+pub use graph::{Graph, Node, NodeId};
+pub use infer::infer;
+pub use op::{BinaryOp, CmpOp, CustomOp, CustomRule, Op, UnaryOp};
+pub use print::{print, to_dot};
+
+pub use types::{DType, Dim, Shape, TensorType, EVENTS};
+pub use verify::verify;
