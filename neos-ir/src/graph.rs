@@ -1,6 +1,6 @@
 //! The IR graph: typed nodes in a petgraph DAG, with named leaves and named outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ndarray::ArrayD;
@@ -41,6 +41,32 @@ pub struct Node {
 pub struct Graph {
     dag: DiGraph<Node, u32>,
     outputs: Vec<(String, NodeId)>,
+    /// Every non-leaf node by its operation and operands, so that building the same
+    /// computation twice returns the existing node (common subexpressions are shared from
+    /// the start, including the broadcasts that the builder inserts).
+    interned: HashMap<(OpKey, Vec<NodeId>), NodeId>,
+}
+
+/// A hashable identity of an operation: its name and attributes, the bits of a constant's
+/// values, and the address of a custom rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct OpKey {
+    text: String,
+    bits: Vec<u64>,
+}
+
+impl OpKey {
+    fn of(op: &Op, ty: &TensorType) -> Self {
+        match op {
+            Op::Const { value } => OpKey { text: format!("const {ty}"), bits: value.iter().map(|v| v.to_bits()).collect() },
+            Op::Custom(c) => OpKey {
+                text: format!("{} {ty}", c.0.name()),
+                bits: vec![std::sync::Arc::as_ptr(&c.0) as *const () as usize as u64],
+            },
+            // The derived Debug text names the variant and every attribute.
+            _ => OpKey { text: format!("{op:?} {ty}"), bits: Vec::new() },
+        }
+    }
 }
 
 impl Graph {
@@ -139,11 +165,19 @@ impl Graph {
     /// Appends a node with its type as given. Only the graph and the simplifier's extraction,
     /// which carry types over from a checked graph, use it directly.
     pub(crate) fn push(&mut self, op: Op, inputs: Vec<NodeId>, ty: TensorType) -> NodeId {
-        let id = self.dag.add_node(Node { op, inputs: inputs.clone(), ty });
-        for (pos, i) in inputs.iter().enumerate() {
-            self.dag.add_edge(i.0, id, pos as u32);
+        // Leaves are never shared: each declaration is its own binding.
+        let key = (!op.is_leaf() || matches!(op, Op::Const { .. })).then(|| (OpKey::of(&op, &ty), inputs.clone()));
+        if let Some(&existing) = key.as_ref().and_then(|k| self.interned.get(k)) {
+            return existing;
         }
-        NodeId(id)
+        let id = NodeId(self.dag.add_node(Node { op, inputs: inputs.clone(), ty }));
+        for (pos, i) in inputs.iter().enumerate() {
+            self.dag.add_edge(i.0, id.0, pos as u32);
+        }
+        if let Some(k) = key {
+            self.interned.insert(k, id);
+        }
+        id
     }
 
     /// The leaf (input, param or knob) with this name.
@@ -238,12 +272,18 @@ impl Graph {
         mask
     }
 
-    /// A copy holding only the live nodes, renumbered in canonical topological order, with the
-    /// same outputs.
+    /// A copy holding the leaves (inputs, params and knobs, in their order, live or not, so
+    /// that the copy takes the same bindings) and the live nodes, renumbered in canonical
+    /// topological order, with the same outputs.
     pub fn pruned(&self) -> Graph {
         let mut out = Graph::new();
         let mut map: BTreeMap<NodeId, NodeId> = BTreeMap::new();
-        for id in self.live_nodes() {
+        let leaves = self.node_ids().filter(|&id| leaf_name(&self.node(id).op).is_some());
+        let live: Vec<NodeId> = self.live_nodes();
+        for id in leaves.chain(live) {
+            if map.contains_key(&id) {
+                continue;
+            }
             let node = self.node(id);
             let inputs = node.inputs.iter().map(|i| map[i]).collect();
             map.insert(id, out.push(node.op.clone(), inputs, node.ty.clone()));

@@ -28,6 +28,7 @@ pub use graph::{Graph, Node, NodeId};
 pub use infer::infer;
 pub use op::{BinaryOp, CmpOp, CustomOp, CustomRule, Op, UnaryOp};
 pub use print::{print, to_dot};
+pub use simplify::{simplify, SimplifyLimits, SimplifyReport};
 
 pub use types::{DType, Dim, Shape, TensorType, EVENTS};
 pub use verify::verify;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::graph::{Graph, NodeId};
-use crate::op::Op;
+use crate::op::{Op, UnaryOp};
 
 /// One line per live node (`%3 = mul %1, %2 : f64[events, 8]`), then one line per output.
 pub fn print(graph: &Graph) -> String {
@@ -40,6 +40,7 @@ pub fn attributes(op: &Op) -> String {
                 format!("[{}{more}]", shown.join(", "))
             }
         }
+        Op::Unary(UnaryOp::Polygamma(n)) if *n > 0 => format!("order {n}"),
         Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::MatMul | Op::Custom(_) => String::new(),
         Op::Transpose { perm } => format!("perm = {perm:?}"),
         Op::Broadcast { shape } | Op::Reshape { shape } => format!("to {shape}"),
