@@ -157,28 +157,28 @@ fn vjp<'b>(
         Op::Unary(u) => {
             let x = x[0];
             vec![match u {
-                UnaryOp::Neg => Some(-g),                           // d(−x) = −1
-                UnaryOp::Abs => Some(g * x.sign()),                 // d|x| = sign x
-                UnaryOp::Sign => None,                              // d sign x = 0 almost everywhere
-                UnaryOp::Exp => Some(g * y),                        // d eˣ = eˣ
-                UnaryOp::Log => Some(g / x),                        // d ln x = 1/x
-                UnaryOp::Sqrt => Some(g * 0.5 / y),                 // d √x = 1/(2√x)
-                UnaryOp::Recip => Some(-(g * y * y)),               // d (1/x) = −1/x²
-                UnaryOp::Relu => Some(b.select(x.gt(zero), g, zero)), // d relu = [x > 0]
-                UnaryOp::Sigmoid => Some(g * y * (1.0 - y)),        // d σ = σ(1 − σ)
-                UnaryOp::Tanh => Some(g * (1.0 - y * y)),           // d tanh = 1 − tanh²
-                UnaryOp::Softplus => Some(g * x.sigmoid()),         // d ln(1 + eˣ) = σ(x)
-                UnaryOp::NormCdf => Some(g * x.norm_pdf()),         // d Φ = φ
-                UnaryOp::NormPdf => Some(-(g * x * y)),             // d φ = −x φ
-                UnaryOp::Lgamma => Some(g * x.digamma()),           // d ln Γ = ψ
+                UnaryOp::Neg => Some(-g),                              // d(−x) = −1
+                UnaryOp::Abs => Some(g * x.sign()),                    // d|x| = sign x
+                UnaryOp::Sign => None,                                 // d sign x = 0 almost everywhere
+                UnaryOp::Exp => Some(g * y),                           // d eˣ = eˣ
+                UnaryOp::Log => Some(g / x),                           // d ln x = 1/x
+                UnaryOp::Sqrt => Some(g * 0.5 / y),                    // d √x = 1/(2√x)
+                UnaryOp::Recip => Some(-(g * y * y)),                  // d (1/x) = −1/x²
+                UnaryOp::Relu => Some(b.select(x.gt(zero), g, zero)),  // d relu = [x > 0]
+                UnaryOp::Sigmoid => Some(g * y * (1.0 - y)),           // d σ = σ(1 − σ)
+                UnaryOp::Tanh => Some(g * (1.0 - y * y)),              // d tanh = 1 − tanh²
+                UnaryOp::Softplus => Some(g * x.sigmoid()),            // d ln(1 + eˣ) = σ(x)
+                UnaryOp::NormCdf => Some(g * x.norm_pdf()),            // d Φ = φ
+                UnaryOp::NormPdf => Some(-(g * x * y)),                // d φ = −x φ
+                UnaryOp::Lgamma => Some(g * x.digamma()),              // d ln Γ = ψ
                 UnaryOp::Polygamma(n) => Some(g * x.polygamma(n + 1)), // d ψ⁽ⁿ⁾ = ψ⁽ⁿ⁺¹⁾
             }]
         }
         Op::Binary(op) => {
             let (u, v) = (x[0], x[1]);
             let (du, dv) = match op {
-                BinaryOp::Add => (Some(g), Some(g)),                     // ∂(u+v) = (1, 1)
-                BinaryOp::Sub => (Some(g), lazy(needs[1], || -g)),                    // ∂(u−v) = (1, −1)
+                BinaryOp::Add => (Some(g), Some(g)),               // ∂(u+v) = (1, 1)
+                BinaryOp::Sub => (Some(g), lazy(needs[1], || -g)), // ∂(u−v) = (1, −1)
                 BinaryOp::Mul => (lazy(needs[0], || g * v), lazy(needs[1], || g * u)), // (v, u)
                 BinaryOp::Div => (lazy(needs[0], || g / v), lazy(needs[1], || -(g * y / v))), // (1/v, −u/v²)
                 BinaryOp::Pow => (
@@ -199,12 +199,11 @@ fn vjp<'b>(
         }
         Op::Compare(_) => vec![None, None], // piecewise constant
         // select(c, u, v): the adjoint flows to the chosen branch.
-        Op::Select => vec![None, lazy(needs[1], || b.select(x[0], g, zero)), lazy(needs[2], || b.select(x[0], zero, g))],
+        Op::Select => {
+            vec![None, lazy(needs[1], || b.select(x[0], g, zero)), lazy(needs[2], || b.select(x[0], zero, g))]
+        }
         // Y = A·B: Ā = Ȳ·Bᵀ, B̄ = Aᵀ·Ȳ.
-        Op::MatMul => vec![
-            lazy(needs[0], || g.matmul(x[1].t())),
-            lazy(needs[1], || x[0].t().matmul(g)),
-        ],
+        Op::MatMul => vec![lazy(needs[0], || g.matmul(x[1].t())), lazy(needs[1], || x[0].t().matmul(g))],
         // The adjoint of a permutation is the inverse permutation.
         Op::Transpose { perm } => {
             let mut inverse = vec![0; perm.len()];

@@ -157,10 +157,9 @@ impl Builder {
     pub fn select<'b>(&'b self, cond: Tensor<'b>, a: Tensor<'b>, b: Tensor<'b>) -> Tensor<'b> {
         let shape = cond.shape().broadcast_with(&a.shape()).and_then(|s| s.broadcast_with(&b.shape()));
         match shape {
-            Ok(s) => self.apply(
-                Op::Select,
-                &[cond.broadcast_to(s.clone()), a.broadcast_to(s.clone()), b.broadcast_to(s)],
-            ),
+            Ok(s) => {
+                self.apply(Op::Select, &[cond.broadcast_to(s.clone()), a.broadcast_to(s.clone()), b.broadcast_to(s)])
+            }
             Err(message) => self.record(Err(IrError::Type { op: "select".into(), message }), a.id),
         }
     }
@@ -216,24 +215,56 @@ impl<'b> Tensor<'b> {
         self.b.apply(Op::Unary(op), &[self])
     }
 
-    pub fn abs(self) -> Self { self.unary(UnaryOp::Abs) }
-    pub fn sign(self) -> Self { self.unary(UnaryOp::Sign) }
-    pub fn exp(self) -> Self { self.unary(UnaryOp::Exp) }
-    pub fn log(self) -> Self { self.unary(UnaryOp::Log) }
-    pub fn sqrt(self) -> Self { self.unary(UnaryOp::Sqrt) }
-    pub fn recip(self) -> Self { self.unary(UnaryOp::Recip) }
-    pub fn relu(self) -> Self { self.unary(UnaryOp::Relu) }
-    pub fn sigmoid(self) -> Self { self.unary(UnaryOp::Sigmoid) }
-    pub fn tanh(self) -> Self { self.unary(UnaryOp::Tanh) }
-    pub fn softplus(self) -> Self { self.unary(UnaryOp::Softplus) }
+    pub fn abs(self) -> Self {
+        self.unary(UnaryOp::Abs)
+    }
+    pub fn sign(self) -> Self {
+        self.unary(UnaryOp::Sign)
+    }
+    pub fn exp(self) -> Self {
+        self.unary(UnaryOp::Exp)
+    }
+    pub fn log(self) -> Self {
+        self.unary(UnaryOp::Log)
+    }
+    pub fn sqrt(self) -> Self {
+        self.unary(UnaryOp::Sqrt)
+    }
+    pub fn recip(self) -> Self {
+        self.unary(UnaryOp::Recip)
+    }
+    pub fn relu(self) -> Self {
+        self.unary(UnaryOp::Relu)
+    }
+    pub fn sigmoid(self) -> Self {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    pub fn tanh(self) -> Self {
+        self.unary(UnaryOp::Tanh)
+    }
+    pub fn softplus(self) -> Self {
+        self.unary(UnaryOp::Softplus)
+    }
     /// Φ, the standard normal CDF.
-    pub fn norm_cdf(self) -> Self { self.unary(UnaryOp::NormCdf) }
+    pub fn norm_cdf(self) -> Self {
+        self.unary(UnaryOp::NormCdf)
+    }
     /// φ, the standard normal density.
-    pub fn norm_pdf(self) -> Self { self.unary(UnaryOp::NormPdf) }
-    pub fn lgamma(self) -> Self { self.unary(UnaryOp::Lgamma) }
-    pub fn digamma(self) -> Self { self.unary(UnaryOp::Polygamma(0)) }
-    pub fn polygamma(self, n: u32) -> Self { self.unary(UnaryOp::Polygamma(n)) }
-    pub fn square(self) -> Self { self * self }
+    pub fn norm_pdf(self) -> Self {
+        self.unary(UnaryOp::NormPdf)
+    }
+    pub fn lgamma(self) -> Self {
+        self.unary(UnaryOp::Lgamma)
+    }
+    pub fn digamma(self) -> Self {
+        self.unary(UnaryOp::Polygamma(0))
+    }
+    pub fn polygamma(self, n: u32) -> Self {
+        self.unary(UnaryOp::Polygamma(n))
+    }
+    pub fn square(self) -> Self {
+        self * self
+    }
 
     /// Applies a binary operation after broadcasting both operands to their common shape.
     pub fn binary(self, op: BinaryOp, rhs: Tensor<'b>) -> Tensor<'b> {
@@ -261,16 +292,36 @@ impl<'b> Tensor<'b> {
         self.b.scalar(v, self.dtype())
     }
 
-    pub fn pow(self, rhs: Tensor<'b>) -> Self { self.binary(BinaryOp::Pow, rhs) }
-    pub fn powf(self, p: f64) -> Self { self.pow(self.lit(p)) }
-    pub fn maximum(self, rhs: Tensor<'b>) -> Self { self.binary(BinaryOp::Max, rhs) }
-    pub fn minimum(self, rhs: Tensor<'b>) -> Self { self.binary(BinaryOp::Min, rhs) }
-    pub fn lt(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Lt, rhs) }
-    pub fn le(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Le, rhs) }
-    pub fn gt(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Gt, rhs) }
-    pub fn ge(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Ge, rhs) }
-    pub fn eq(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Eq, rhs) }
-    pub fn ne(self, rhs: Tensor<'b>) -> Self { self.compare(CmpOp::Ne, rhs) }
+    pub fn pow(self, rhs: Tensor<'b>) -> Self {
+        self.binary(BinaryOp::Pow, rhs)
+    }
+    pub fn powf(self, p: f64) -> Self {
+        self.pow(self.lit(p))
+    }
+    pub fn maximum(self, rhs: Tensor<'b>) -> Self {
+        self.binary(BinaryOp::Max, rhs)
+    }
+    pub fn minimum(self, rhs: Tensor<'b>) -> Self {
+        self.binary(BinaryOp::Min, rhs)
+    }
+    pub fn lt(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Lt, rhs)
+    }
+    pub fn le(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Le, rhs)
+    }
+    pub fn gt(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Gt, rhs)
+    }
+    pub fn ge(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Ge, rhs)
+    }
+    pub fn eq(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Eq, rhs)
+    }
+    pub fn ne(self, rhs: Tensor<'b>) -> Self {
+        self.compare(CmpOp::Ne, rhs)
+    }
 
     pub fn matmul(self, rhs: Tensor<'b>) -> Self {
         self.b.apply(Op::MatMul, &[self, rhs])

@@ -60,12 +60,19 @@ impl fmt::Display for GradReport {
 
 /// Compares the symbolic gradient of the scalar `output` with respect to the named leaves
 /// (inputs, params or knobs) with central finite differences at the bound values.
-pub fn gradcheck(graph: &Graph, output: NodeId, wrt: &[&str], bindings: &Bindings, opts: GradCheck) -> Result<GradReport> {
+pub fn gradcheck(
+    graph: &Graph,
+    output: NodeId,
+    wrt: &[&str],
+    bindings: &Bindings,
+    opts: GradCheck,
+) -> Result<GradReport> {
     let mut g = graph.clone();
     let leaves: Vec<NodeId> = wrt
         .iter()
         .map(|name| {
-            g.find_leaf(name).ok_or_else(|| IrError::Name { message: format!("expected a leaf named `{name}`, found none") })
+            g.find_leaf(name)
+                .ok_or_else(|| IrError::Name { message: format!("expected a leaf named `{name}`, found none") })
         })
         .collect::<Result<_>>()?;
     let grads = grad(&mut g, output, &leaves)?;

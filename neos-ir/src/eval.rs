@@ -60,10 +60,12 @@ pub fn eval(graph: &Graph, bindings: &Bindings, roots: &[NodeId]) -> Result<Vec<
         let args: Vec<ArrayViewD<'_, f64>> = node
             .inputs
             .iter()
-            .map(|i| values[i.index()].as_ref().map(|v| v.view()).ok_or_else(|| IrError::Eval {
-                op: node.op.name().into(),
-                message: format!("operand %{} was not evaluated before its use", i.index()),
-            }))
+            .map(|i| {
+                values[i.index()].as_ref().map(|v| v.view()).ok_or_else(|| IrError::Eval {
+                    op: node.op.name().into(),
+                    message: format!("operand %{} was not evaluated before its use", i.index()),
+                })
+            })
             .collect::<Result<_>>()?;
         let value = eval_op(&node.op, &args, &node.ty.shape, events, bindings)
             .map_err(|message| IrError::Eval { op: node.op.name().into(), message })?;
@@ -157,10 +159,9 @@ fn eval_op(
         Op::Unary(u) => args[0].mapv(|x| unary(*u, x)),
         Op::Binary(b) => Zip::from(&args[0]).and(&args[1]).map_collect(|&x, &y| binary(*b, x, y)),
         Op::Compare(c) => Zip::from(&args[0]).and(&args[1]).map_collect(|&x, &y| compare(*c, x, y)),
-        Op::Select => Zip::from(&args[0])
-            .and(&args[1])
-            .and(&args[2])
-            .map_collect(|&c, &a, &b| if c != 0.0 { a } else { b }),
+        Op::Select => {
+            Zip::from(&args[0]).and(&args[1]).and(&args[2]).map_collect(|&c, &a, &b| if c != 0.0 { a } else { b })
+        }
         Op::MatMul => {
             let a = args[0].view().into_dimensionality::<Ix2>().map_err(|e| e.to_string())?;
             let b = args[1].view().into_dimensionality::<Ix2>().map_err(|e| e.to_string())?;
@@ -186,9 +187,7 @@ fn eval_op(
         }
         Op::Concat { axis } => concatenate(Axis(*axis), args).map_err(|e| e.to_string())?,
         Op::Sum { axes } => reduce(&args[0], axes, |lane| lane.sum()),
-        Op::ReduceMax { axes } => {
-            reduce(&args[0], axes, |lane| lane.iter().copied().fold(f64::NEG_INFINITY, nan_max))
-        }
+        Op::ReduceMax { axes } => reduce(&args[0], axes, |lane| lane.iter().copied().fold(f64::NEG_INFINITY, nan_max)),
         Op::Cast { .. } => args[0].to_owned(),
         Op::Custom(c) => {
             let ty = crate::types::TensorType::new(crate::types::DType::F64, out.clone());

@@ -58,7 +58,9 @@ struct OpKey {
 impl OpKey {
     fn of(op: &Op, ty: &TensorType) -> Self {
         match op {
-            Op::Const { value } => OpKey { text: format!("const {ty}"), bits: value.iter().map(|v| v.to_bits()).collect() },
+            Op::Const { value } => {
+                OpKey { text: format!("const {ty}"), bits: value.iter().map(|v| v.to_bits()).collect() }
+            }
             Op::Custom(c) => OpKey {
                 text: format!("{} {ty}", c.0.name()),
                 bits: vec![std::sync::Arc::as_ptr(&c.0) as *const () as usize as u64],
@@ -187,9 +189,7 @@ impl Graph {
 
     /// Leaves by name, in name order.
     pub fn leaves(&self) -> BTreeMap<String, NodeId> {
-        self.node_ids()
-            .filter_map(|id| leaf_name(&self.node(id).op).map(|n| (n.to_string(), id)))
-            .collect()
+        self.node_ids().filter_map(|id| leaf_name(&self.node(id).op).map(|n| (n.to_string(), id))).collect()
     }
 
     /// Names `id` as an output; naming an existing output again replaces it.

@@ -34,10 +34,7 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
                 return Err(format!("expected two matrices, found shapes {a} and {b}"));
             }
             if a.0[1] != b.0[0] {
-                return Err(format!(
-                    "inner dimensions differ: expected {a}·[{}, n], found {a}·{b}",
-                    a.0[1]
-                ));
+                return Err(format!("inner dimensions differ: expected {a}·[{}, n], found {a}·{b}", a.0[1]));
             }
             Ok(TensorType::new(inputs[0].dtype, Shape(vec![a.0[0], b.0[1]])))
         }
@@ -96,12 +93,10 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
             for t in inputs {
                 let s = &t.shape;
                 total += fixed_axis(s, *axis)?;
-                let same_elsewhere = s.rank() == first.rank()
-                    && (0..s.rank()).all(|i| i == *axis || s.0[i] == first.0[i]);
+                let same_elsewhere =
+                    s.rank() == first.rank() && (0..s.rank()).all(|i| i == *axis || s.0[i] == first.0[i]);
                 if !same_elsewhere {
-                    return Err(format!(
-                        "expected operands that agree off axis {axis}, found {first} and {s}"
-                    ));
+                    return Err(format!("expected operands that agree off axis {axis}, found {first} and {s}"));
                 }
             }
             let mut out = first.clone();
@@ -131,10 +126,9 @@ fn arity(inputs: &[&TensorType], n: usize) -> Result<(), String> {
 
 fn same_dtype(inputs: &[&TensorType]) -> Result<(), String> {
     match inputs.iter().find(|t| t.dtype != inputs[0].dtype) {
-        Some(t) => Err(format!(
-            "expected operands of one dtype, found {} and {} (insert a cast)",
-            inputs[0].dtype, t.dtype
-        )),
+        Some(t) => {
+            Err(format!("expected operands of one dtype, found {} and {} (insert a cast)", inputs[0].dtype, t.dtype))
+        }
         None => Ok(()),
     }
 }

@@ -73,11 +73,7 @@ pub trait CustomRule: fmt::Debug + Send + Sync {
     fn infer(&self, inputs: &[&TensorType]) -> std::result::Result<TensorType, String>;
 
     /// The output value (in `f64`; the interpreter rounds `f32` outputs).
-    fn eval(
-        &self,
-        inputs: &[ArrayViewD<'_, f64>],
-        output: &TensorType,
-    ) -> std::result::Result<ArrayD<f64>, String>;
+    fn eval(&self, inputs: &[ArrayViewD<'_, f64>], output: &TensorType) -> std::result::Result<ArrayD<f64>, String>;
 
     /// Adds nodes computing the adjoint of each operand given the output's adjoint. `None`
     /// means a zero adjoint; operands whose `needs` flag is false may be skipped.
@@ -99,13 +95,22 @@ pub struct CustomOp(pub Arc<dyn CustomRule>);
 #[derive(Clone, Debug)]
 pub enum Op {
     /// Event data bound at run time (its shape usually has the events dimension).
-    Input { name: String },
+    Input {
+        name: String,
+    },
     /// A trainable parameter.
-    Param { name: String },
+    Param {
+        name: String,
+    },
     /// A run-time scalar with a default (bandwidth, luminosity, …).
-    Knob { name: String, default: f64 },
+    Knob {
+        name: String,
+        default: f64,
+    },
     /// A constant tensor, stored in `f64` whatever the node's dtype.
-    Const { value: Arc<ArrayD<f64>> },
+    Const {
+        value: Arc<ArrayD<f64>>,
+    },
     Unary(UnaryOp),
     Binary(BinaryOp),
     Compare(CmpOp),
@@ -114,23 +119,45 @@ pub enum Op {
     /// `[m, k] · [k, n] → [m, n]`; `k` may be the events dimension (a weight gradient).
     MatMul,
     /// Permutes the axes: output axis `i` is input axis `perm[i]`.
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// NumPy broadcasting to an explicit shape. Elementwise ops require equal shapes, so
     /// every broadcast is a node of its own, and autodiff reduces it back to its source shape.
-    Broadcast { shape: Shape },
+    Broadcast {
+        shape: Shape,
+    },
     /// Same elements, new shape (row-major).
-    Reshape { shape: Shape },
+    Reshape {
+        shape: Shape,
+    },
     /// Elements `start..end` along `axis`.
-    Slice { axis: usize, start: usize, end: usize },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+    },
     /// Zeros added before and after along `axis` (the adjoint of a slice).
-    Pad { axis: usize, before: usize, after: usize },
+    Pad {
+        axis: usize,
+        before: usize,
+        after: usize,
+    },
     /// Operands joined along `axis`.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// Sum over the listed axes (sorted, distinct), which are removed.
-    Sum { axes: Vec<usize> },
+    Sum {
+        axes: Vec<usize>,
+    },
     /// Maximum over the listed axes, which are removed.
-    ReduceMax { axes: Vec<usize> },
-    Cast { to: DType },
+    ReduceMax {
+        axes: Vec<usize>,
+    },
+    Cast {
+        to: DType,
+    },
     Custom(CustomOp),
 }
 
@@ -223,15 +250,8 @@ impl BinaryOp {
         }
     }
 
-    pub const ALL: [BinaryOp; 7] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Max,
-        BinaryOp::Min,
-    ];
+    pub const ALL: [BinaryOp; 7] =
+        [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min];
 }
 
 impl CmpOp {

@@ -62,7 +62,8 @@ pub fn to_dot(graph: &Graph) -> String {
         let node = graph.node(id);
         let attrs = attributes(&node.op).replace('"', "\\\"");
         let shape = if node.op.is_leaf() { "box" } else { "ellipse" };
-        let _ = writeln!(out, "  n{i} [label=\"%{i} {} {attrs}\\n{}\", shape={shape}];", node.op.name(), node.ty);
+        let head = if attrs.is_empty() { node.op.name().to_string() } else { format!("{} {attrs}", node.op.name()) };
+        let _ = writeln!(out, "  n{i} [label=\"%{i} {head}\\n{}\", shape={shape}];", node.ty);
         for (pos, x) in node.inputs.iter().enumerate() {
             let label = if node.inputs.len() > 1 { format!(" [label=\"{pos}\"]") } else { String::new() };
             let _ = writeln!(out, "  n{} -> n{i}{label};", numbers[x]);

@@ -168,8 +168,7 @@ impl Shape {
 
     /// Whether `self` broadcasts to `target` without changing `target`.
     pub fn broadcasts_to(&self, target: &Shape) -> bool {
-        self.rank() <= target.rank()
-            && self.broadcast_with(target).map(|s| &s == target).unwrap_or(false)
+        self.rank() <= target.rank() && self.broadcast_with(target).map(|s| &s == target).unwrap_or(false)
     }
 }
 
@@ -210,9 +209,7 @@ impl std::str::FromStr for Shape {
             dims.push(if part == "events" {
                 Dim::Events
             } else {
-                Dim::Fixed(part.parse().map_err(|_| {
-                    format!("expected a dimension size or `events`, found `{part}`")
-                })?)
+                Dim::Fixed(part.parse().map_err(|_| format!("expected a dimension size or `events`, found `{part}`"))?)
             });
         }
         Ok(Shape(dims))

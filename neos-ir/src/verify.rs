@@ -85,3 +85,27 @@ pub fn verify(graph: &Graph) -> Result<()> {
         Err(IrError::Verify { problems })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{BinaryOp, UnaryOp};
+    use crate::types::{DType, Shape};
+
+    #[test]
+    fn broken_invariants_are_all_reported() {
+        let mut g = Graph::new();
+        let x = g.param("x", DType::F64, [3]).unwrap();
+        assert!(verify(&g).is_ok());
+        // Nodes pushed without inference, as a faulty pass might.
+        g.push(Op::Unary(UnaryOp::Exp), vec![x], TensorType::new(DType::F64, [4]));
+        g.push(Op::Binary(BinaryOp::Add), vec![x], TensorType::new(DType::F64, [3]));
+        g.push(Op::Param { name: "x".into() }, Vec::new(), TensorType::new(DType::F64, Shape::new([crate::EVENTS])));
+        let Err(IrError::Verify { problems }) = verify(&g) else { panic!("expected invariant violations") };
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("expected type f64[3], found f64[4]"), "{}", problems[0]);
+        assert!(problems[1].contains("expected 2 operands, found 1"), "{}", problems[1]);
+        assert!(problems[2].contains("expected a unique name, found `x` again"), "{}", problems[2]);
+        assert!(problems[3].contains("expected a fixed-shape param"), "{}", problems[3]);
+    }
+}

@@ -3,6 +3,9 @@
 //! unary operation is also checked to second order, which exercises differentiating the
 //! gradient graph itself.
 
+// Test helpers panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use ndarray::{ArrayD, IxDyn};
 use neos_ir::{
     eval, grad, gradcheck, hessian, hvp, BinaryOp, Bindings, Builder, DType, Dim, GradCheck, Graph, Op, Shape, Tensor,
@@ -57,12 +60,9 @@ fn unary_grid(op: UnaryOp) -> Vec<f64> {
         UnaryOp::Recip => vec![-50.0, -2.0, -0.3, 0.01, 0.2, 1.0, 4.0, 1e3],
         UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Sign => vec![-1e3, -5.0, -0.5, -1e-3, 1e-3, 0.5, 5.0, 1e3],
         UnaryOp::Exp => vec![-30.0, -3.0, -0.5, 0.0, 0.5, 2.0, 5.0, 12.0],
-        UnaryOp::Neg
-        | UnaryOp::Sigmoid
-        | UnaryOp::Tanh
-        | UnaryOp::Softplus
-        | UnaryOp::NormCdf
-        | UnaryOp::NormPdf => vec![-40.0, -8.0, -1.5, -0.25, 0.0, 0.7, 3.0, 40.0],
+        UnaryOp::Neg | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Softplus | UnaryOp::NormCdf | UnaryOp::NormPdf => {
+            vec![-40.0, -8.0, -1.5, -0.25, 0.0, 0.7, 3.0, 40.0]
+        }
     }
 }
 
@@ -75,7 +75,8 @@ fn unary_ops_first_and_second_derivatives() {
     for op in UnaryOp::ALL {
         for x0 in unary_grid(op) {
             let label = format!("{} at {x0}", op.name());
-            let mut graph = check(&label, &[("x", &[1], &[x0])], &["x"], opts, move |b, t| b.apply(Op::Unary(op), &[t[0]]));
+            let mut graph =
+                check(&label, &[("x", &[1], &[x0])], &["x"], opts, move |b, t| b.apply(Op::Unary(op), &[t[0]]));
 
             // Second order: the derivative of the gradient graph itself.
             let x = graph.find_leaf("x").unwrap();
@@ -237,11 +238,8 @@ fn hessian_vector_product_matches_differences_of_gradients() {
             (format!("v_{n}"), arr(s, &v))
         })
         .collect();
-    let v_ids: Vec<_> = dirs
-        .iter()
-        .zip(&shapes)
-        .map(|((n, _), s)| graph.input(n, DType::F64, Shape::fixed(s)).unwrap())
-        .collect();
+    let v_ids: Vec<_> =
+        dirs.iter().zip(&shapes).map(|((n, _), s)| graph.input(n, DType::F64, Shape::fixed(s)).unwrap()).collect();
     let loss = graph.output("loss").unwrap();
     let hv = hvp(&mut graph, loss, &wrt, &v_ids).unwrap();
     let g = grad(&mut graph, loss, &wrt).unwrap();
@@ -300,7 +298,11 @@ fn hessian_of_a_likelihood_like_function() {
         let gd = eval(&graph, &at(&down), &[g]).unwrap().remove(0);
         for i in 0..3 {
             let numeric = (gu[[i]] - gd[[i]]) / (2.0 * eps);
-            assert!((hv[[i, j]] - numeric).abs() < 1e-6 * (1.0 + numeric.abs()), "H[{i},{j}] {} vs {numeric}", hv[[i, j]]);
+            assert!(
+                (hv[[i, j]] - numeric).abs() < 1e-6 * (1.0 + numeric.abs()),
+                "H[{i},{j}] {} vs {numeric}",
+                hv[[i, j]]
+            );
             assert!((hv[[i, j]] - hv[[j, i]]).abs() < 1e-12, "the Hessian is symmetric");
         }
     }

@@ -1,6 +1,9 @@
 //! The simplifier: targeted rules, and a property test that random expression graphs keep
 //! their values.
 
+// Test helpers panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use ndarray::{ArrayD, IxDyn};
 use neos_ir::{
     eval, eval_outputs, print, simplify, verify, Bindings, Builder, DType, Dim, Graph, Shape, SimplifyLimits,
@@ -63,7 +66,8 @@ fn multiplying_by_zero_keeps_nan_semantics() {
     });
     let (s, _, text) = check(&g);
     assert!(text.contains("mul"), "x·0 was folded: {text}");
-    let out = eval(&s, &Bindings::new().with("x", arr(&[2], &[f64::INFINITY, 1.0])), &[s.output("y").unwrap()]).unwrap();
+    let out =
+        eval(&s, &Bindings::new().with("x", arr(&[2], &[f64::INFINITY, 1.0])), &[s.output("y").unwrap()]).unwrap();
     assert!(out[0][[0]].is_nan(), "∞·0 must stay NaN");
     assert_eq!(out[0][[1]], 0.0);
 }
@@ -136,9 +140,14 @@ fn mlp_bindings(events: usize) -> Bindings {
     };
     bindings.set("x", fill(&[events, 2], 1));
     bindings.set("y", arr(&[events, 1], &(0..events).map(|i| (i % 2) as f64).collect::<Vec<_>>()));
-    for (name, shape, seed) in
-        [("w1", vec![2, 8], 2), ("b1", vec![8], 3), ("w2", vec![8, 8], 4), ("b2", vec![8], 5), ("w3", vec![8, 1], 6), ("b3", vec![1], 7)]
-    {
+    for (name, shape, seed) in [
+        ("w1", vec![2, 8], 2),
+        ("b1", vec![8], 3),
+        ("w2", vec![8, 8], 4),
+        ("b2", vec![8], 5),
+        ("w3", vec![8, 1], 6),
+        ("b3", vec![1], 7),
+    ] {
         bindings.set(name, fill(&shape, seed));
     }
     bindings
@@ -187,7 +196,10 @@ fn mlp_hessian_vector_product_simplifies_and_keeps_its_values() {
             let shape = g.ty(w).shape.clone();
             let dims = shape.resolve(0);
             let len: usize = dims.iter().product();
-            bindings.set(&format!("v_{n}"), arr(&dims, &(0..len).map(|i| ((i * 5 % 7) as f64 - 3.0) / 4.0).collect::<Vec<_>>()));
+            bindings.set(
+                &format!("v_{n}"),
+                arr(&dims, &(0..len).map(|i| ((i * 5 % 7) as f64 - 3.0) / 4.0).collect::<Vec<_>>()),
+            );
             g.input(&format!("v_{n}"), DType::F64, shape).unwrap()
         })
         .collect();
@@ -224,7 +236,11 @@ fn expr() -> impl Strategy<Value = E> {
         prop_oneof![
             (0usize..10, inner.clone()).prop_map(|(k, a)| E::Unary(k, Box::new(a))),
             (0usize..7, inner.clone(), inner.clone()).prop_map(|(k, a, b)| E::Binary(k, Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| E::Select(Box::new(c), Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| E::Select(
+                Box::new(c),
+                Box::new(a),
+                Box::new(b)
+            )),
             inner.prop_map(|a| E::SumRows(Box::new(a))),
         ]
     })

@@ -41,9 +41,12 @@ pub fn node_cost(op: &Op, out: &TensorType, inputs: &[&TensorType]) -> f64 {
             1.0 + 2.0 * inner as f64 * elements + written
         }
         Op::Sum { .. } | Op::ReduceMax { .. } => 1.0 + inputs.first().map_or(0.0, |t| n(t)) + written,
-        Op::Transpose { .. } | Op::Broadcast { .. } | Op::Slice { .. } | Op::Pad { .. } | Op::Concat { .. } | Op::Cast { .. } => {
-            per_element(0.0)
-        }
+        Op::Transpose { .. }
+        | Op::Broadcast { .. }
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Cast { .. } => per_element(0.0),
         Op::Custom(_) => per_element(100.0),
     }
 }
@@ -108,4 +111,3 @@ impl CostFunction<Expr> for CostModel<'_> {
         enode.fold(own, |sum, id| sum + costs(id))
     }
 }
-

@@ -154,7 +154,10 @@ impl fmt::Display for Attr {
 }
 
 fn triple(s: &str) -> Result<(usize, usize, usize), String> {
-    let parts: Vec<usize> = s.split(':').map(|p| p.parse().map_err(|_| format!("expected a:b:c, found `{s}`"))).collect::<Result<_, _>>()?;
+    let parts: Vec<usize> = s
+        .split(':')
+        .map(|p| p.parse().map_err(|_| format!("expected a:b:c, found `{s}`")))
+        .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         [a, b, c] => Ok((*a, *b, *c)),
         _ => Err(format!("expected a:b:c, found `{s}`")),
@@ -170,7 +173,11 @@ impl FromStr for Attr {
             return shape.parse().map(Attr::Shape);
         }
         if let Some(axes) = rest.strip_prefix("axes[").and_then(|a| a.strip_suffix(']')) {
-            let axes = axes.split(',').filter(|a| !a.is_empty()).map(|a| a.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+            let axes = axes
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(|a| a.parse().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?;
             return Ok(Attr::Axes(axes));
         }
         if let Some(r) = rest.strip_prefix("range") {

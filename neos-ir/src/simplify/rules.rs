@@ -78,7 +78,9 @@ fn broadcasts_to_class(a: &str, b: &str) -> impl Fn(&mut EG, Id, &Subst) -> bool
 fn inverse_perms(p: &str, q: &str) -> impl Fn(&mut EG, Id, &Subst) -> bool {
     let (p, q) = (var(p), var(q));
     move |eg, _, s| match (eg[s[p]].data.attr(), eg[s[q]].data.attr()) {
-        (Some(Attr::Axes(p)), Some(Attr::Axes(q))) => p.len() == q.len() && (0..p.len()).all(|i| q.get(p[i]) == Some(&i)),
+        (Some(Attr::Axes(p)), Some(Attr::Axes(q))) => {
+            p.len() == q.len() && (0..p.len()).all(|i| q.get(p[i]) == Some(&i))
+        }
         _ => false,
     }
 }
@@ -154,6 +156,8 @@ pub fn rules() -> Vec<Rule> {
         rw!("log-exp";        "(log (exp ?a))"         => "?a"),
         rw!("log-recip";      "(log (recip ?a))"       => "(neg (log ?a))"),
         rw!("exp-add";        "(mul (exp ?a) (exp ?b))" => "(exp (add ?a ?b))"),
+        // ln σ(x) = −softplus(−x): cheaper, and finite where σ underflows to 0.
+        rw!("log-sigmoid";    "(log (sigmoid ?a))"     => "(neg (softplus (neg ?a)))"),
         // Symmetries of the normal distribution and the logistic function.
         rw!("one-minus-normcdf"; "(sub ?o (normcdf ?a))" => "(normcdf (neg ?a))" if is("?o", 1.0) if same_type("?a")),
         rw!("one-minus-sigmoid"; "(sub ?o (sigmoid ?a))" => "(sigmoid (neg ?a))" if is("?o", 1.0) if same_type("?a")),
