@@ -205,19 +205,10 @@ fn make(egraph: &EG, enode: &Expr) -> Result<Data, String> {
     }
     // Split the children into an optional leading attribute (or custom op) and tensor operands.
     let children = enode.children();
-    let (head, operands): (Option<&Data>, &[Id]) = match enode {
-        Expr::Polygamma(_)
-        | Expr::Transpose(_)
-        | Expr::Broadcast(_)
-        | Expr::Reshape(_)
-        | Expr::Slice(_)
-        | Expr::Pad(_)
-        | Expr::Concat(_)
-        | Expr::Sum(_)
-        | Expr::ReduceMax(_)
-        | Expr::Cast(_)
-        | Expr::Call(_) => (children.first().map(child), &children[1.min(children.len())..]),
-        _ => (None, children),
+    let (head, operands): (Option<&Data>, &[Id]) = if enode.has_head() {
+        (children.first().map(child), &children[1.min(children.len())..])
+    } else {
+        (None, children)
     };
     let mut types = Vec::with_capacity(operands.len());
     for i in operands {

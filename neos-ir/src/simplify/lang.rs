@@ -63,6 +63,27 @@ define_language! {
     }
 }
 
+impl Expr {
+    /// Whether the first child is not a tensor operand but the operation's attribute (or, for
+    /// a call, its custom operation).
+    pub fn has_head(&self) -> bool {
+        matches!(
+            self,
+            Expr::Polygamma(_)
+                | Expr::Transpose(_)
+                | Expr::Broadcast(_)
+                | Expr::Reshape(_)
+                | Expr::Slice(_)
+                | Expr::Pad(_)
+                | Expr::Concat(_)
+                | Expr::Sum(_)
+                | Expr::ReduceMax(_)
+                | Expr::Cast(_)
+                | Expr::Call(_)
+        )
+    }
+}
+
 /// A scalar constant, stored by its bits so that it can be hashed and ordered (so −0.0 and
 /// 0.0, and every NaN payload, stay distinct), with its dtype. A constant without a dtype is
 /// *weakly typed*: it takes the dtype of the expression it is used in, as Python scalars do in
