@@ -251,6 +251,8 @@ fn vjp<'b>(
         }
         // A cast's adjoint is cast back.
         Op::Cast { .. } => vec![Some(g.cast(x[0].dtype()))],
+        // The kernel density estimate's rule is in hist.rs, beside its forward pass.
+        Op::Hist { reflect } => crate::hist::vjp(x, g, *reflect, needs),
         Op::Custom(c) => c.0.vjp(b, x, y, g, needs)?,
     })
 }

@@ -408,6 +408,12 @@ impl<'b> Tensor<'b> {
         self.b.apply(Op::ReduceMax { axes }, &[self])
     }
 
+    /// The binned kernel density estimate of these values (`relaxed.hist`): counts in the bins
+    /// between `edges`, with a normal kernel of width `bandwidth`; see `hist.rs`.
+    pub fn hist(self, edges: Tensor<'b>, bandwidth: Tensor<'b>, reflect: bool) -> Self {
+        self.b.apply(Op::Hist { reflect }, &[self, edges, bandwidth])
+    }
+
     pub fn cast(self, to: DType) -> Self {
         if self.dtype() == to {
             return self;

@@ -189,6 +189,7 @@ fn eval_op(
         Op::Sum { axes } => reduce(&args[0], axes, |lane| lane.sum()),
         Op::ReduceMax { axes } => reduce(&args[0], axes, |lane| lane.iter().copied().fold(f64::NEG_INFINITY, nan_max)),
         Op::Cast { .. } => args[0].to_owned(),
+        Op::Hist { reflect } => crate::hist::eval(args, *reflect)?,
         Op::Custom(c) => {
             let ty = crate::types::TensorType::new(crate::types::DType::F64, out.clone());
             c.0.eval(args, &ty)?

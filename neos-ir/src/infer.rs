@@ -112,6 +112,7 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
             let out = s.0.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d);
             Ok(TensorType::new(inputs[0].dtype, Shape::new(out)))
         }
+        Op::Hist { .. } => crate::hist::infer(inputs),
         Op::Custom(c) => c.0.infer(inputs),
     }
 }

@@ -11,6 +11,7 @@ mod check;
 mod error;
 mod eval;
 mod graph;
+mod hist;
 mod infer;
 mod op;
 mod print;

@@ -158,6 +158,11 @@ pub enum Op {
     Cast {
         to: DType,
     },
+    /// The binned kernel density estimate `relaxed.hist(values, edges, bandwidth)`; see
+    /// `hist.rs`. With `reflect`, kernel mass outside the edges goes to the end bins.
+    Hist {
+        reflect: bool,
+    },
     Custom(CustomOp),
 }
 
@@ -183,6 +188,7 @@ impl Op {
             Op::Sum { .. } => "sum",
             Op::ReduceMax { .. } => "reduce_max",
             Op::Cast { .. } => "cast",
+            Op::Hist { .. } => "hist",
             Op::Custom(c) => c.0.name(),
         }
     }

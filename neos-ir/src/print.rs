@@ -49,6 +49,8 @@ pub fn attributes(op: &Op) -> String {
         Op::Concat { axis } => format!("axis {axis}"),
         Op::Sum { axes } | Op::ReduceMax { axes } => format!("axes {axes:?}"),
         Op::Cast { to } => format!("to {to}"),
+        Op::Hist { reflect: true } => "reflect".into(),
+        Op::Hist { reflect: false } => String::new(),
     }
 }
 

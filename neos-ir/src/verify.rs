@@ -64,6 +64,7 @@ pub fn verify(graph: &Graph) -> Result<()> {
             | Op::Sum { .. }
             | Op::ReduceMax { .. }
             | Op::Cast { .. }
+            | Op::Hist { .. }
             | Op::Custom(_) => {
                 let types: Vec<&TensorType> = node.inputs.iter().map(|&i| graph.ty(i)).collect();
                 match infer(&node.op, &types) {

@@ -177,6 +177,7 @@ pub fn structural_op(enode: &Expr, attr: &Attr) -> Option<Op> {
         (Expr::ReduceMax(_), Attr::Axes(a)) => Op::ReduceMax { axes: a.clone() },
         (Expr::Cast(_), Attr::DType(d)) => Op::Cast { to: *d },
         (Expr::Polygamma(_), Attr::Order(n)) => Op::Unary(UnaryOp::Polygamma(*n)),
+        (Expr::Hist(_), Attr::Reflect(r)) => Op::Hist { reflect: *r },
         _ => return None,
     })
 }
@@ -285,6 +286,8 @@ fn make(egraph: &EG, enode: &Expr) -> Result<Data, String> {
         Op::Concat { .. } | Op::Sum { .. } | Op::ReduceMax { .. } => (all(&finite), all(&nonneg)),
         Op::Cast { .. } => (finite[0], nonneg[0]),
         Op::MatMul => (all(&finite), all(&nonneg)),
+        // Counts are Φ differences over increasing edges (the interpreter rejects others).
+        Op::Hist { .. } => (false, true),
         Op::Input { .. } | Op::Param { .. } | Op::Knob { .. } | Op::Const { .. } | Op::Custom(_) => (false, false),
     };
     Ok(Data { kind: Kind::Tensor { dtype, shape: out.shape }, konst, finite, nonneg })
@@ -325,6 +328,8 @@ fn fold(op: &Op, k: &[Option<f64>], in_shape: &Shape) -> Option<f64> {
             let inner = in_shape.0.get(1)?.fixed()? as f64;
             Some(first? * k.get(1).copied().flatten()? * inner)
         }
-        Op::Input { .. } | Op::Param { .. } | Op::Knob { .. } | Op::Const { .. } | Op::Custom(_) => None,
+        Op::Hist { .. } | Op::Input { .. } | Op::Param { .. } | Op::Knob { .. } | Op::Const { .. } | Op::Custom(_) => {
+            None
+        }
     }
 }

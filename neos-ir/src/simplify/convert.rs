@@ -95,6 +95,10 @@ pub fn to_egraph(graph: &Graph) -> Result<(EG, Vec<Id>)> {
             Op::Sum { axes } => Expr::Sum(pair(&mut eg, Attr::Axes(axes.clone()))),
             Op::ReduceMax { axes } => Expr::ReduceMax(pair(&mut eg, Attr::Axes(axes.clone()))),
             Op::Cast { to } => Expr::Cast(pair(&mut eg, Attr::DType(*to))),
+            Op::Hist { reflect } => {
+                let v = with_attr(&mut eg, Attr::Reflect(*reflect));
+                Expr::Hist([v[0], v[1], v[2], v[3]])
+            }
             Op::Custom(_) => {
                 let head_leaf = leaf(&mut eg, &node.op, None);
                 let head = eg.add(head_leaf);
@@ -252,7 +256,8 @@ fn build_node<'b>(
         | Expr::Concat(_)
         | Expr::Sum(_)
         | Expr::ReduceMax(_)
-        | Expr::Cast(_) => {
+        | Expr::Cast(_)
+        | Expr::Hist(_) => {
             let op = head
                 .and_then(|d| d.attr())
                 .and_then(|a| structural_op(enode, a))

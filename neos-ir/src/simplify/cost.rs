@@ -47,6 +47,8 @@ pub fn node_cost(op: &Op, out: &TensorType, inputs: &[&TensorType]) -> f64 {
         | Op::Pad { .. }
         | Op::Concat { .. }
         | Op::Cast { .. } => per_element(0.0),
+        // Two Φ evaluations per value and edge, shared between neighbouring bins.
+        Op::Hist { .. } => 1.0 + 20.0 * inputs.iter().take(2).map(|t| n(t)).product::<f64>() + written,
         Op::Custom(_) => per_element(100.0),
     }
 }

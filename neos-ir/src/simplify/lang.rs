@@ -56,6 +56,7 @@ define_language! {
         "sum" = Sum([Id; 2]),
         "reduce_max" = ReduceMax([Id; 2]),
         "cast" = Cast([Id; 2]),
+        "hist" = Hist([Id; 4]),
         "call" = Call(Box<[Id]>),
         Num(Num),
         Attr(Attr),
@@ -79,6 +80,7 @@ impl Expr {
                 | Expr::Sum(_)
                 | Expr::ReduceMax(_)
                 | Expr::Cast(_)
+                | Expr::Hist(_)
                 | Expr::Call(_)
         )
     }
@@ -154,6 +156,8 @@ pub enum Attr {
     DType(DType),
     /// The order of a polygamma function.
     Order(u32),
+    /// Whether a histogram reflects the kernel mass outside its edges into the end bins.
+    Reflect(bool),
 }
 
 fn join(v: &[usize]) -> String {
@@ -170,6 +174,7 @@ impl fmt::Display for Attr {
             Attr::Axis(a) => write!(f, "#axis{a}"),
             Attr::DType(d) => write!(f, "#{d}"),
             Attr::Order(n) => write!(f, "#order{n}"),
+            Attr::Reflect(r) => write!(f, "#reflect{r}"),
         }
     }
 }
@@ -211,6 +216,9 @@ impl FromStr for Attr {
         }
         if let Some(a) = rest.strip_prefix("axis") {
             return a.parse().map(Attr::Axis).map_err(|_| bad());
+        }
+        if let Some(r) = rest.strip_prefix("reflect") {
+            return r.parse().map(Attr::Reflect).map_err(|_| bad());
         }
         if let Some(n) = rest.strip_prefix("order") {
             return n.parse().map(Attr::Order).map_err(|_| bad());
@@ -255,6 +263,7 @@ mod tests {
             Attr::Axis(2),
             Attr::DType(DType::F32),
             Attr::Order(3),
+            Attr::Reflect(true),
         ] {
             assert_eq!(a.to_string().parse::<Attr>().unwrap(), a, "{a}");
         }
