@@ -103,7 +103,7 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
     // The loss and its gradient with respect to every weight.
     let b = Builder::new();
     let loss = network_loss(&b, o.width);
-    let params: Vec<Tensor<'_>> = PARAMS.iter().map(|n| b.tensor(b.graph().find_leaf(n).expect("declared"))).collect();
+    let params: Vec<Tensor<'_>> = PARAMS.iter().map(|n| b.leaf(n).expect("declared")).collect();
     let grads = grad_in(&b, loss, &params)?;
     b.output("loss", loss);
     for (n, g) in PARAMS.iter().zip(&grads) {

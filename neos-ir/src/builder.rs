@@ -77,6 +77,12 @@ impl Builder {
         self.graph.borrow()
     }
 
+    /// The input, param or knob of this name.
+    pub fn leaf(&self, name: &str) -> Option<Tensor<'_>> {
+        let id = self.graph.borrow().find_leaf(name)?;
+        Some(Tensor { b: self, id })
+    }
+
     /// A tensor handle for a node of the graph.
     pub fn tensor(&self, id: NodeId) -> Tensor<'_> {
         if let Err(e) = self.graph.borrow().check(id) {
@@ -95,7 +101,7 @@ impl Builder {
         }
     }
 
-    fn leaf(&self, result: Result<NodeId>, dtype: DType) -> Tensor<'_> {
+    fn declared(&self, result: Result<NodeId>, dtype: DType) -> Tensor<'_> {
         match result {
             Ok(id) => Tensor { b: self, id },
             Err(e) => {
@@ -107,17 +113,17 @@ impl Builder {
 
     pub fn input(&self, name: &str, dtype: DType, shape: impl Into<Shape>) -> Tensor<'_> {
         let r = self.graph.borrow_mut().input(name, dtype, shape);
-        self.leaf(r, dtype)
+        self.declared(r, dtype)
     }
 
     pub fn param(&self, name: &str, dtype: DType, shape: impl Into<Shape>) -> Tensor<'_> {
         let r = self.graph.borrow_mut().param(name, dtype, shape);
-        self.leaf(r, dtype)
+        self.declared(r, dtype)
     }
 
     pub fn knob(&self, name: &str, dtype: DType, default: f64) -> Tensor<'_> {
         let r = self.graph.borrow_mut().knob(name, dtype, default);
-        self.leaf(r, dtype)
+        self.declared(r, dtype)
     }
 
     pub fn constant(&self, value: ArrayD<f64>, dtype: DType) -> Tensor<'_> {

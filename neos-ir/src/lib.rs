@@ -33,3 +33,4 @@ pub use simplify::{simplify, SimplifyLimits, SimplifyReport};
 
 pub use types::{DType, Dim, Shape, TensorType, EVENTS};
 pub use verify::verify;
+pub mod histfactory;

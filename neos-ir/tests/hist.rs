@@ -53,8 +53,7 @@ fn check(label: &str, graph: &Graph, bindings: &Bindings, yields: &[f64], jacobi
     for j in 0..yields.len() {
         let b = Builder::from_graph(graph.clone());
         let yj = b.tensor(out).index(0, j);
-        let leaves: Vec<Tensor<'_>> =
-            jacobians.iter().map(|(n, _)| b.tensor(b.graph().find_leaf(n).unwrap())).collect();
+        let leaves: Vec<Tensor<'_>> = jacobians.iter().map(|(n, _)| b.leaf(n).unwrap()).collect();
         let grads = grad_in(&b, yj, &leaves).unwrap();
         let ids: Vec<_> = grads.iter().map(|g| g.id()).collect();
         let g = b.finish().unwrap();
@@ -140,8 +139,7 @@ fn derivatives_in_values_edges_and_bandwidth_to_second_order() {
         assert!(report.passed(), "reflect {reflect}: {report}");
         // Second order: the derivative of ⟨∇loss, 1⟩.
         let b = Builder::from_graph(g.clone());
-        let leaves: Vec<_> =
-            ["x", "edges", "bandwidth"].iter().map(|n| b.tensor(b.graph().find_leaf(n).unwrap())).collect();
+        let leaves: Vec<_> = ["x", "edges", "bandwidth"].iter().map(|n| b.leaf(n).unwrap()).collect();
         let grads = grad_in(&b, b.tensor(loss), &leaves).unwrap();
         let dot = grads.iter().map(|t| t.sum_all()).reduce(|a, c| a + c).unwrap();
         b.output("dot", dot);

@@ -123,7 +123,7 @@ fn mlp_gradient_graph() -> (Graph, Vec<&'static str>) {
     let p = (h.matmul(w3) + b3).sigmoid();
     let loss = (-(y * p.log() + (1.0 - y) * (1.0 - p).log())).mean(&[0, 1]);
     let names = vec!["w1", "b1", "w2", "b2", "w3", "b3"];
-    let wrt: Vec<Tensor<'_>> = names.iter().map(|n| b.tensor(b.graph().find_leaf(n).unwrap())).collect();
+    let wrt: Vec<Tensor<'_>> = names.iter().map(|n| b.leaf(n).unwrap()).collect();
     let grads = neos_ir::grad_in(&b, loss, &wrt).unwrap();
     b.output("loss", loss);
     for (n, g) in names.iter().zip(grads) {
