@@ -1,5 +1,11 @@
-//! The runtime that neos-generated code calls: kernels (GEMM, SIMD elementwise functions, the
-//! KDE histogram), the bounded Newton fit solver, optimisers and the trainer.
+//! The runtime that neos-generated code and the interpreter call: small dense linear algebra
+//! and the bounded Newton fit solver (kernels, optimisers and the trainer arrive with the
+//! codegen and training work).
 //!
-//! It depends on no other neos crate, so generated code and the compiler stay separate. Its
-//! contents arrive with the codegen and fitting work; until then the crate is empty.
+//! It depends on no other neos crate, so generated code and the compiler stay separate.
+
+pub mod fit;
+pub mod linalg;
+
+pub use fit::{minimize, projected_gradient_norm, FitOptions, FitResult, Objective, StopReason};
+pub use linalg::{cholesky, cholesky_solve, inverse, solve, LinalgError, Lu};

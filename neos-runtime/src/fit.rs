@@ -1,0 +1,202 @@
+//! Bounded minimisation by projected Newton steps, for profile-likelihood fits.
+//!
+//! Each iteration splits the free parameters into those held at a bound by the gradient
+//! (the active set) and the rest, solves the Newton system on the rest (Cholesky; with
+//! Levenberg damping when the Hessian is not positive definite there), and backtracks along
+//! the projected path until the objective decreases enough (Armijo). It stops when the
+//! projected gradient is below the tolerance in every component, and always says why it
+//! stopped: a fit that did not converge is reported, never passed off as a minimum.
+
+use std::fmt;
+
+use crate::linalg::cholesky;
+use crate::linalg::cholesky_solve;
+
+/// The objective: its value, gradient and Hessian (row-major) at a point.
+pub trait Objective {
+    fn dim(&self) -> usize;
+    /// Writes ∇f and ∇²f at `x` and returns f(x); an `Err` (for example a NaN) stops the fit.
+    fn evaluate(&mut self, x: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Result<f64, String>;
+}
+
+/// What a fit may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Lower and upper bound of each parameter.
+    pub bounds: Vec<(f64, f64)>,
+    /// Parameters held at their starting values.
+    pub fixed: Vec<bool>,
+    /// Convergence: every component of the projected gradient at most this.
+    pub tolerance: f64,
+    pub max_iterations: usize,
+}
+
+impl FitOptions {
+    /// Unbounded, nothing fixed, tolerance 1e−9, at most 200 iterations.
+    pub fn new(dim: usize) -> Self {
+        FitOptions {
+            bounds: vec![(f64::NEG_INFINITY, f64::INFINITY); dim],
+            fixed: vec![false; dim],
+            tolerance: 1e-9,
+            max_iterations: 200,
+        }
+    }
+}
+
+/// Why a fit stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StopReason {
+    /// The projected gradient fell below the tolerance.
+    Converged,
+    /// The iteration limit was reached first.
+    MaxIterations,
+    /// No step along the Newton or gradient direction decreased the objective; `gradient` is
+    /// the largest projected-gradient component left (the objective is flat to rounding).
+    LineSearchFailed { gradient: f64 },
+    /// The objective could not be evaluated.
+    Objective(String),
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Converged => f.write_str("converged"),
+            StopReason::MaxIterations => f.write_str("iteration limit reached"),
+            StopReason::LineSearchFailed { gradient } => {
+                write!(f, "no descent step found with projected gradient {gradient:e} left")
+            }
+            StopReason::Objective(e) => write!(f, "objective failed: {e}"),
+        }
+    }
+}
+
+/// The result of a fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitResult {
+    pub x: Vec<f64>,
+    pub value: f64,
+    pub gradient: Vec<f64>,
+    /// The Hessian at `x`, row-major.
+    pub hessian: Vec<f64>,
+    pub iterations: usize,
+    pub stop: StopReason,
+}
+
+impl FitResult {
+    pub fn converged(&self) -> bool {
+        self.stop == StopReason::Converged
+    }
+}
+
+/// Whether parameter i is held at a bound by the gradient (or fixed).
+fn held(i: usize, x: &[f64], g: &[f64], o: &FitOptions) -> bool {
+    let (lo, hi) = o.bounds[i];
+    o.fixed[i] || (x[i] <= lo && g[i] > 0.0) || (x[i] >= hi && g[i] < 0.0)
+}
+
+/// The largest component of the projected gradient.
+pub fn projected_gradient_norm(x: &[f64], g: &[f64], o: &FitOptions) -> f64 {
+    (0..x.len()).filter(|&i| !held(i, x, g, o)).map(|i| g[i].abs()).fold(0.0, f64::max)
+}
+
+/// Minimises `f` from `x0` (clipped into the bounds) within the bounds, holding the fixed
+/// parameters at their starting values.
+pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult {
+    let n = f.dim();
+    let mut x: Vec<f64> = x0.iter().zip(&o.bounds).map(|(v, (lo, hi))| v.clamp(*lo, *hi)).collect();
+    let mut g = vec![0.0; n];
+    let mut h = vec![0.0; n * n];
+    let fail = |x: Vec<f64>, e: String, it: usize| FitResult {
+        x,
+        value: f64::NAN,
+        gradient: vec![f64::NAN; n],
+        hessian: vec![f64::NAN; n * n],
+        iterations: it,
+        stop: StopReason::Objective(e),
+    };
+    let mut value = match f.evaluate(&x, &mut g, &mut h) {
+        Ok(v) if v.is_finite() => v,
+        Ok(v) => return fail(x, format!("expected a finite objective at the start, found {v}"), 0),
+        Err(e) => return fail(x, e, 0),
+    };
+    let (mut g_new, mut h_new) = (vec![0.0; n], vec![0.0; n * n]);
+    for iteration in 0..o.max_iterations {
+        let pg = projected_gradient_norm(&x, &g, o);
+        if pg <= o.tolerance {
+            return FitResult { x, value, gradient: g, hessian: h, iterations: iteration, stop: StopReason::Converged };
+        }
+        let free: Vec<usize> = (0..n).filter(|&i| !held(i, &x, &g, o)).collect();
+        let newton = newton_direction(&h, &g, &free, n);
+        let gradient_step: Vec<f64> = free.iter().map(|&i| -g[i]).collect();
+        let mut accepted = false;
+        for direction in [newton, Some(gradient_step)].into_iter().flatten() {
+            let mut t = 1.0;
+            for _ in 0..60 {
+                let mut trial = x.clone();
+                for (k, &i) in free.iter().enumerate() {
+                    let (lo, hi) = o.bounds[i];
+                    trial[i] = (x[i] + t * direction[k]).clamp(lo, hi);
+                }
+                // Armijo on the projected path: f(x_t) ≤ f(x) + c·∇f·(x_t − x).
+                let decrease: f64 = free.iter().map(|&i| g[i] * (trial[i] - x[i])).sum();
+                if let Ok(v) = f.evaluate(&trial, &mut g_new, &mut h_new) {
+                    if v.is_finite() && v <= value + 1e-4 * decrease && decrease < 0.0 {
+                        x = trial;
+                        value = v;
+                        std::mem::swap(&mut g, &mut g_new);
+                        std::mem::swap(&mut h, &mut h_new);
+                        accepted = true;
+                        break;
+                    }
+                }
+                t *= 0.5;
+            }
+            if accepted {
+                break;
+            }
+        }
+        if !accepted {
+            // Trials wrote only the scratch buffers, so g and h still belong to x.
+            return FitResult {
+                x,
+                value,
+                gradient: g,
+                hessian: h,
+                iterations: iteration,
+                stop: StopReason::LineSearchFailed { gradient: pg },
+            };
+        }
+    }
+    let stop = if projected_gradient_norm(&x, &g, o) <= o.tolerance {
+        StopReason::Converged
+    } else {
+        StopReason::MaxIterations
+    };
+    FitResult { x, value, gradient: g, hessian: h, iterations: o.max_iterations, stop }
+}
+
+/// The Newton step on the free coordinates, −H_FF⁻¹ g_F, damped (H + λI) until the system is
+/// positive definite; `None` if no damping helps.
+fn newton_direction(h: &[f64], g: &[f64], free: &[usize], n: usize) -> Option<Vec<f64>> {
+    let m = free.len();
+    let mut sub = vec![0.0; m * m];
+    for (a, &i) in free.iter().enumerate() {
+        for (b, &j) in free.iter().enumerate() {
+            sub[a * m + b] = h[i * n + j];
+        }
+    }
+    let rhs: Vec<f64> = free.iter().map(|&i| -g[i]).collect();
+    let scale = (0..m).map(|a| sub[a * m + a].abs()).fold(1e-12, f64::max);
+    let mut damping = 0.0;
+    for _ in 0..30 {
+        let mut damped = sub.clone();
+        for a in 0..m {
+            damped[a * m + a] += damping;
+        }
+        if let Ok(l) = cholesky(&damped, m) {
+            return Some(cholesky_solve(&l, m, &rhs));
+        }
+        damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+    }
+    None
+}
