@@ -52,8 +52,8 @@ pub fn eval(graph: &Graph, bindings: &Bindings, roots: &[NodeId]) -> Result<Vec<
     for &r in roots {
         graph.check(r)?;
     }
-    let events = bind_events(graph, bindings)?;
     let order = graph.topo_order(roots);
+    let events = bind_events(graph, bindings, &order)?;
     let mut values: Vec<Option<ArrayD<f64>>> = vec![None; graph.len()];
     for id in order {
         let node = graph.node(id);
@@ -90,14 +90,21 @@ pub fn eval_outputs(graph: &Graph, bindings: &Bindings) -> Result<BTreeMap<Strin
 }
 
 /// Checks the bound leaves against their declared shapes and finds the number of events,
-/// which every events dimension must agree on.
-fn bind_events(graph: &Graph, bindings: &Bindings) -> Result<usize> {
+/// which every events dimension must agree on. Leaves that the evaluated nodes (`needed`) use
+/// must be bound; the others may be, and then count for the number of events too (a graph can
+/// broadcast to the events dimension without reading any event data).
+fn bind_events(graph: &Graph, bindings: &Bindings, needed: &[NodeId]) -> Result<usize> {
     let mut events: Option<(usize, String)> = None;
+    let mut used = vec![false; graph.len()];
+    for id in needed {
+        used[id.index()] = true;
+    }
     for (name, id) in graph.leaves() {
         let node = graph.node(id);
         let Some(value) = bindings.get(&name) else {
             match node.op {
                 Op::Knob { .. } => continue,
+                _ if !used[id.index()] => continue,
                 _ => {
                     return Err(IrError::Binding {
                         name,

@@ -17,6 +17,13 @@ pub trait Objective {
     fn dim(&self) -> usize;
     /// Writes ∇f and ∇²f at `x` and returns f(x); an `Err` (for example a NaN) stops the fit.
     fn evaluate(&mut self, x: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Result<f64, String>;
+
+    /// f(x) alone, for line-search trials; override it when the value is much cheaper than the
+    /// derivatives.
+    fn value(&mut self, x: &[f64]) -> Result<f64, String> {
+        let n = self.dim();
+        self.evaluate(x, &mut vec![0.0; n], &mut vec![0.0; n * n])
+    }
 }
 
 /// What a fit may do.
@@ -48,6 +55,10 @@ impl FitOptions {
 pub enum StopReason {
     /// The projected gradient fell below the tolerance.
     Converged,
+    /// Newton steps no longer move θ and promise no decrease f can resolve, with `gradient`
+    /// the projected gradient left at that floor of rounding (θ is as good as the arithmetic
+    /// allows, though the gradient tolerance was set below what it can reach).
+    Stationary { gradient: f64 },
     /// The iteration limit was reached first.
     MaxIterations,
     /// No step along the Newton or gradient direction decreased the objective; `gradient` is
@@ -61,6 +72,9 @@ impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StopReason::Converged => f.write_str("converged"),
+            StopReason::Stationary { gradient } => {
+                write!(f, "stationary to working precision with projected gradient {gradient:e}")
+            }
             StopReason::MaxIterations => f.write_str("iteration limit reached"),
             StopReason::LineSearchFailed { gradient } => {
                 write!(f, "no descent step found with projected gradient {gradient:e} left")
@@ -83,8 +97,9 @@ pub struct FitResult {
 }
 
 impl FitResult {
+    /// Converged to the tolerance, or stationary to working precision.
     pub fn converged(&self) -> bool {
-        self.stop == StopReason::Converged
+        matches!(self.stop, StopReason::Converged | StopReason::Stationary { .. })
     }
 }
 
@@ -127,6 +142,39 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
         }
         let free: Vec<usize> = (0..n).filter(|&i| !held(i, &x, &g, o)).collect();
         let newton = newton_direction(&h, &g, &free, n);
+        // Near the minimum the decrease a Newton step promises, ½·gᵀH⁻¹g, falls below what f
+        // can resolve in floating point, while the gradient (computed analytically) still
+        // points the way. Take such steps without a line search, and stop once they no longer
+        // move θ: it is then stationary to working precision.
+        if let Some(d) = &newton {
+            let promised: f64 = -free.iter().zip(d).map(|(&i, di)| g[i] * di).sum::<f64>();
+            if promised >= 0.0 && promised <= 1e-13 * (1.0 + value.abs()) {
+                let mut trial = x.clone();
+                for (k, &i) in free.iter().enumerate() {
+                    trial[i] = (x[i] + d[k]).clamp(o.bounds[i].0, o.bounds[i].1);
+                }
+                let moved = free.iter().any(|&i| (trial[i] - x[i]).abs() > 1e-14 * (1.0 + x[i].abs()));
+                match f.evaluate(&trial, &mut g_new, &mut h_new) {
+                    Ok(v) if v.is_finite() && moved => {
+                        x = trial;
+                        value = v;
+                        std::mem::swap(&mut g, &mut g_new);
+                        std::mem::swap(&mut h, &mut h_new);
+                        continue;
+                    }
+                    _ => {
+                        return FitResult {
+                            x,
+                            value,
+                            gradient: g,
+                            hessian: h,
+                            iterations: iteration,
+                            stop: StopReason::Stationary { gradient: pg },
+                        };
+                    }
+                }
+            }
+        }
         let gradient_step: Vec<f64> = free.iter().map(|&i| -g[i]).collect();
         let mut accepted = false;
         for direction in [newton, Some(gradient_step)].into_iter().flatten() {
@@ -139,8 +187,9 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
                 }
                 // Armijo on the projected path: f(x_t) ≤ f(x) + c·∇f·(x_t − x).
                 let decrease: f64 = free.iter().map(|&i| g[i] * (trial[i] - x[i])).sum();
-                if let Ok(v) = f.evaluate(&trial, &mut g_new, &mut h_new) {
-                    if v.is_finite() && v <= value + 1e-4 * decrease && decrease < 0.0 {
+                let sufficient = matches!(f.value(&trial), Ok(v) if v.is_finite() && v <= value + 1e-4 * decrease);
+                if sufficient && decrease < 0.0 {
+                    if let Ok(v) = f.evaluate(&trial, &mut g_new, &mut h_new) {
                         x = trial;
                         value = v;
                         std::mem::swap(&mut g, &mut g_new);

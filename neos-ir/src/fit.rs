@@ -1,0 +1,349 @@
+//! The profile-likelihood fit as a graph node, and a linear solve.
+//!
+//! `fit` minimises a scalar objective f(θ; x) over θ within bounds, with some parameters
+//! optionally fixed, given operands x (yields, data). Its forward pass is the runtime's
+//! projected Newton solver, run on the objective's own gradient and Hessian graphs. Its
+//! derivative is the implicit function theorem: at the optimum ∇_θ f(θ̂, x) = 0 on the free
+//! coordinates that are not at a bound, so for an adjoint v̄ of θ̂,
+//! solve H w = v̄ on that block (w = 0 elsewhere) and x̄ = −∂/∂x [w · ∇_θ f(θ̂, x)].
+//! Fixed coordinates and coordinates at an active bound get zero sensitivity.
+//!
+//! The rule is built from graph nodes — the objective's Hessian and mixed derivatives are
+//! inlined at θ̂ — so it can be differentiated again and simplified like anything else.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use ndarray::{Array1, ArrayD, ArrayViewD, IxDyn};
+use neos_runtime::{minimize, FitOptions, FitResult, Objective, StopReason};
+
+use crate::autodiff::{grad_in, hessian};
+use crate::builder::{Builder, Tensor};
+use crate::error::{IrError, Result};
+use crate::eval::{eval, Bindings};
+use crate::graph::{Graph, NodeId};
+use crate::op::{CustomOp, CustomRule, Op};
+use crate::types::{DType, Shape, TensorType};
+
+/// Bounds, fixed parameters and budgets of a fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    pub bounds: Vec<(f64, f64)>,
+    pub fixed: Vec<bool>,
+    /// Convergence: every component of the projected gradient of the objective at most this.
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    /// Also start from the initial values moved by ±1 in each free parameter (clipped to the
+    /// bounds) and keep the lowest minimum. Likelihoods with a histosys whose variations lie on
+    /// the same side of the nominal have a cusp at α = 0 and can have two minima; one start
+    /// can stop in the wrong one. It costs 2 fits per free parameter, so it is off by default
+    /// and the inference functions turn it on for small models.
+    pub restarts: bool,
+}
+
+impl FitConfig {
+    pub fn new(bounds: Vec<(f64, f64)>) -> Self {
+        let n = bounds.len();
+        FitConfig { bounds, fixed: vec![false; n], tolerance: 1e-9, max_iterations: 200, restarts: false }
+    }
+}
+
+/// A fit node's rule: the objective graph with its derivatives, and the configuration.
+struct Fit {
+    /// Leaves: param `theta` [P], inputs `x0`, `x1`, … (the operands after the initial
+    /// values) and input `w` [P]; outputs `value`, `grad`, `hess` and `cross0`, `cross1`, …
+    /// (∂/∂xⱼ of w·∇_θ f).
+    graph: Graph,
+    /// The value, gradient and Hessian nodes of `graph`.
+    ids: [NodeId; 3],
+    operands: Vec<TensorType>,
+    config: FitConfig,
+}
+
+impl fmt::Debug for Fit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fit({} parameters, {} operands)", self.config.bounds.len(), self.operands.len())
+    }
+}
+
+fn fit_error(message: String) -> IrError {
+    IrError::Autodiff { message }
+}
+
+/// Adds a fit of `objective` to `b`: the minimiser θ̂ (shape [P]), starting from `init` [P]
+/// (which also holds the values of fixed parameters). `objective` builds the scalar f(θ; x)
+/// on a separate builder from θ and tensors standing for `operands`.
+pub fn fit<'b>(
+    b: &'b Builder,
+    init: Tensor<'b>,
+    operands: &[Tensor<'b>],
+    config: FitConfig,
+    objective: impl for<'s> FnOnce(&'s Builder, Tensor<'s>, &[Tensor<'s>]) -> Result<Tensor<'s>>,
+) -> Result<Tensor<'b>> {
+    let p = config.bounds.len();
+    if init.shape() != Shape::fixed(&[p]) || config.fixed.len() != p {
+        return Err(fit_error(format!(
+            "fit: expected initial values of shape [{p}] and {p} fixed flags like the bounds, found {} and {}",
+            init.shape(),
+            config.fixed.len()
+        )));
+    }
+    if let Some((lo, hi)) = config.bounds.iter().find(|(lo, hi)| !(lo <= hi)) {
+        return Err(fit_error(format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]")));
+    }
+    let sub = Builder::new();
+    let theta = sub.param("theta", DType::F64, [p]);
+    let xs: Vec<Tensor<'_>> =
+        operands.iter().enumerate().map(|(j, x)| sub.input(&format!("x{j}"), x.dtype(), x.shape())).collect();
+    let value = objective(&sub, theta, &xs)?;
+    if value.shape() != Shape::scalar() {
+        return Err(fit_error(format!("fit: expected a scalar objective, found {}", value.ty())));
+    }
+    let g = grad_in(&sub, value, &[theta])?[0];
+    let w = sub.input("w", DType::F64, [p]);
+    let crosses = grad_in(&sub, (w * g).sum_all(), &xs)?;
+    sub.output("value", value);
+    sub.output("grad", g);
+    for (j, c) in crosses.iter().enumerate() {
+        sub.output(&format!("cross{j}"), *c);
+    }
+    let (value_id, theta_id, grad_id) = (value.id(), theta.id(), g.id());
+    let mut graph = sub.finish()?;
+    let hess_id = hessian(&mut graph, value_id, theta_id)?;
+    graph.set_output("hess", hess_id)?;
+    let rule =
+        Fit { graph, ids: [value_id, grad_id, hess_id], operands: operands.iter().map(|x| x.ty()).collect(), config };
+    let mut all = vec![init];
+    all.extend_from_slice(operands);
+    Ok(b.custom(CustomOp(Arc::new(rule)), &all))
+}
+
+/// The objective, its gradient and Hessian, evaluated by the interpreter.
+struct Interpreted<'a> {
+    fit: &'a Fit,
+    bindings: Bindings,
+}
+
+impl Objective for Interpreted<'_> {
+    fn dim(&self) -> usize {
+        self.fit.config.bounds.len()
+    }
+
+    fn evaluate(&mut self, x: &[f64], grad: &mut [f64], hess: &mut [f64]) -> std::result::Result<f64, String> {
+        self.bindings.set("theta", Array1::from(x.to_vec()).into_dyn());
+        let v = eval(&self.fit.graph, &self.bindings, &self.fit.ids).map_err(|e| e.to_string())?;
+        for (dst, src) in grad.iter_mut().zip(v[1].iter()) {
+            *dst = *src;
+        }
+        for (dst, src) in hess.iter_mut().zip(v[2].iter()) {
+            *dst = *src;
+        }
+        Ok(v[0].iter().next().copied().unwrap_or(f64::NAN))
+    }
+
+    fn value(&mut self, x: &[f64]) -> std::result::Result<f64, String> {
+        self.bindings.set("theta", Array1::from(x.to_vec()).into_dyn());
+        let v = eval(&self.fit.graph, &self.bindings, &self.fit.ids[..1]).map_err(|e| e.to_string())?;
+        Ok(v[0].iter().next().copied().unwrap_or(f64::NAN))
+    }
+}
+
+impl Fit {
+    fn solve(&self, init: &[f64], operands: &[ArrayViewD<'_, f64>]) -> std::result::Result<FitResult, String> {
+        let mut bindings = Bindings::new();
+        for (j, x) in operands.iter().enumerate() {
+            bindings.set(&format!("x{j}"), x.to_owned());
+        }
+        let mut objective = Interpreted { fit: self, bindings };
+        let c = &self.config;
+        let options = FitOptions {
+            bounds: c.bounds.clone(),
+            fixed: c.fixed.clone(),
+            tolerance: c.tolerance,
+            max_iterations: c.max_iterations,
+        };
+        let mut starts = vec![init.to_vec()];
+        if c.restarts {
+            for i in (0..init.len()).filter(|&i| !c.fixed[i]) {
+                for delta in [-1.0, 1.0] {
+                    let mut s = init.to_vec();
+                    s[i] = (s[i] + delta).clamp(c.bounds[i].0, c.bounds[i].1);
+                    if s[i] != init[i] {
+                        starts.push(s);
+                    }
+                }
+            }
+        }
+        let mut best: Option<FitResult> = None;
+        let mut failures = Vec::new();
+        for start in &starts {
+            let r = minimize(&mut objective, start, &options);
+            let acceptable = match &r.stop {
+                StopReason::Converged | StopReason::Stationary { .. } => true,
+                // Flat to rounding: the gradient left is far below anything that moves θ̂.
+                StopReason::LineSearchFailed { gradient } => *gradient <= 100.0 * c.tolerance,
+                StopReason::MaxIterations | StopReason::Objective(_) => false,
+            };
+            if !acceptable {
+                failures.push(format!("{} after {} iterations from {start:?}", r.stop, r.iterations));
+                continue;
+            }
+            if best.as_ref().is_none_or(|b| r.value < b.value) {
+                best = Some(r);
+            }
+        }
+        best.ok_or_else(|| {
+            let more = if failures.len() > 1 {
+                format!(" (and {} other starts failed too)", failures.len() - 1)
+            } else {
+                String::new()
+            };
+            format!("the fit did not converge: {}{more}", failures.first().map_or("", String::as_str))
+        })
+    }
+}
+
+impl CustomRule for Fit {
+    fn name(&self) -> &str {
+        "fit"
+    }
+
+    fn infer(&self, inputs: &[&TensorType]) -> std::result::Result<TensorType, String> {
+        let p = self.config.bounds.len();
+        let expected: Vec<TensorType> =
+            std::iter::once(TensorType::new(DType::F64, [p])).chain(self.operands.iter().cloned()).collect();
+        if inputs.len() != expected.len() || inputs.iter().zip(&expected).any(|(a, b)| *a != b) {
+            let found: Vec<String> = inputs.iter().map(|t| t.to_string()).collect();
+            let wanted: Vec<String> = expected.iter().map(|t| t.to_string()).collect();
+            return Err(format!("expected operands {}, found {}", wanted.join(", "), found.join(", ")));
+        }
+        Ok(TensorType::new(DType::F64, [p]))
+    }
+
+    fn eval(&self, inputs: &[ArrayViewD<'_, f64>], _: &TensorType) -> std::result::Result<ArrayD<f64>, String> {
+        let init: Vec<f64> = inputs[0].iter().copied().collect();
+        let r = self.solve(&init, &inputs[1..])?;
+        Ok(Array1::from(r.x).into_dyn())
+    }
+
+    fn vjp<'b>(
+        &self,
+        b: &'b Builder,
+        inputs: &[Tensor<'b>],
+        output: Tensor<'b>,
+        adjoint: Tensor<'b>,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor<'b>>>> {
+        let p = self.config.bounds.len();
+        let vector = |v: Vec<f64>| b.constant(Array1::from(v).into_dyn(), DType::F64);
+        // Free coordinates strictly inside their bounds carry the sensitivity.
+        let lo = vector(self.config.bounds.iter().map(|b| b.0).collect());
+        let hi = vector(self.config.bounds.iter().map(|b| b.1).collect());
+        let free = vector(self.config.fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect());
+        let mask = free * output.gt(lo) * output.lt(hi);
+        let mut leaves: HashMap<String, Tensor<'b>> = HashMap::new();
+        leaves.insert("theta".into(), output);
+        for (j, x) in inputs[1..].iter().enumerate() {
+            leaves.insert(format!("x{j}"), *x);
+        }
+        let h = inline(b, &self.graph, "hess", &leaves)?;
+        // Ĥ = M H M + (I − M): the Hessian on the free interior block, identity elsewhere.
+        let identity =
+            b.constant(ArrayD::from_shape_fn(IxDyn(&[p, p]), |i| if i[0] == i[1] { 1.0 } else { 0.0 }), DType::F64);
+        let (col, row) = (mask.reshape([p, 1]), mask.reshape([1, p]));
+        let h_block = h * (col * row) + identity * (1.0 - row);
+        let w = solve(b, h_block, mask * adjoint);
+        leaves.insert("w".into(), w);
+        let mut out = vec![None];
+        for (j, need) in needs.iter().enumerate().skip(1) {
+            out.push(if *need { Some(-inline(b, &self.graph, &format!("cross{}", j - 1), &leaves)?) } else { None });
+        }
+        Ok(out)
+    }
+}
+
+/// Copies the nodes that output `name` of `sub` depends on into `b`, with its leaves replaced
+/// by the given tensors (knobs not given take their defaults).
+pub fn inline<'b>(b: &'b Builder, sub: &Graph, name: &str, leaves: &HashMap<String, Tensor<'b>>) -> Result<Tensor<'b>> {
+    let root = sub.output(name).ok_or_else(|| fit_error(format!("inline: expected an output `{name}`, found none")))?;
+    let mut map: HashMap<NodeId, Tensor<'b>> = HashMap::new();
+    for id in sub.topo_order(&[root]) {
+        let node = sub.node(id);
+        let t = match &node.op {
+            Op::Input { name } | Op::Param { name } => *leaves
+                .get(name)
+                .ok_or_else(|| fit_error(format!("inline: expected a tensor for leaf `{name}`, found none")))?,
+            Op::Knob { name, default } => {
+                leaves.get(name).copied().unwrap_or_else(|| b.scalar(*default, node.ty.dtype))
+            }
+            Op::Const { value } => b.constant((**value).clone(), node.ty.dtype),
+            op => {
+                let xs: Vec<Tensor<'b>> = node.inputs.iter().map(|i| map[i]).collect();
+                b.apply(op.clone(), &xs)
+            }
+        };
+        map.insert(id, t);
+    }
+    Ok(map[&root])
+}
+
+/// x = A⁻¹ b for a square A [n, n] and b [n].
+#[derive(Debug)]
+struct Solve;
+
+impl CustomRule for Solve {
+    fn name(&self) -> &str {
+        "solve"
+    }
+
+    fn infer(&self, inputs: &[&TensorType]) -> std::result::Result<TensorType, String> {
+        match inputs {
+            [a, v]
+                if a.dtype == v.dtype
+                    && a.shape.rank() == 2
+                    && a.shape.0[0] == a.shape.0[1]
+                    && v.shape.0 == vec![a.shape.0[0]]
+                    && a.shape.0[0].fixed().is_some() =>
+            {
+                Ok((*v).clone())
+            }
+            _ => {
+                let found: Vec<String> = inputs.iter().map(|t| t.to_string()).collect();
+                Err(format!(
+                    "expected a square matrix [n, n] and a vector [n] of one dtype, found {}",
+                    found.join(" and ")
+                ))
+            }
+        }
+    }
+
+    fn eval(&self, inputs: &[ArrayViewD<'_, f64>], _: &TensorType) -> std::result::Result<ArrayD<f64>, String> {
+        let n = inputs[1].len();
+        let a: Vec<f64> = inputs[0].iter().copied().collect();
+        let v: Vec<f64> = inputs[1].iter().copied().collect();
+        let x = neos_runtime::solve(&a, n, &v).map_err(|e| e.to_string())?;
+        Ok(Array1::from(x).into_dyn())
+    }
+
+    /// x = A⁻¹v: v̄ = A⁻ᵀ x̄ and Ā = −v̄ xᵀ.
+    fn vjp<'b>(
+        &self,
+        b: &'b Builder,
+        inputs: &[Tensor<'b>],
+        output: Tensor<'b>,
+        adjoint: Tensor<'b>,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor<'b>>>> {
+        let n = output.shape().0[0];
+        let v_bar = solve(b, inputs[0].t(), adjoint);
+        let a_bar = -(v_bar.reshape(Shape::new([n, crate::types::Dim::Fixed(1)]))
+            * output.reshape(Shape::new([crate::types::Dim::Fixed(1), n])));
+        Ok(vec![Some(a_bar), Some(v_bar)])
+    }
+}
+
+/// x = A⁻¹ v as a graph node (Cholesky when A is symmetric positive definite, else LU).
+pub fn solve<'b>(b: &'b Builder, a: Tensor<'b>, v: Tensor<'b>) -> Tensor<'b> {
+    b.custom(CustomOp(Arc::new(Solve)), &[a, v])
+}
