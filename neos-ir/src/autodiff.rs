@@ -19,6 +19,7 @@ use crate::types::{Dim, Shape};
 /// intermediate nodes), and returns the gradient nodes. Only nodes on a path from `wrt` to
 /// `output` are differentiated; a `wrt` that `output` does not depend on gets zeros.
 pub fn grad(graph: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>> {
+    check_ids(graph, &[output], wrt)?;
     let b = Builder::from_graph(graph.clone());
     let out = b.tensor(output);
     let wrt_t: Vec<Tensor<'_>> = wrt.iter().map(|&w| b.tensor(w)).collect();
@@ -61,6 +62,16 @@ pub fn grad_in<'b>(b: &'b Builder, output: Tensor<'b>, wrt: &[Tensor<'b>]) -> Re
         }
         let xs: Vec<Tensor<'b>> = inputs.iter().map(|&i| b.tensor(i)).collect();
         let contributions = vjp(b, &op, &xs, b.tensor(id), g, &needs)?;
+        if contributions.len() != xs.len() {
+            return Err(IrError::Autodiff {
+                message: format!(
+                    "the rule of `{}` gave {} adjoints for {} operands",
+                    op.name(),
+                    contributions.len(),
+                    xs.len()
+                ),
+            });
+        }
         for ((x, need), c) in xs.iter().zip(&needs).zip(contributions) {
             let (true, Some(c)) = (*need, c) else { continue };
             if c.ty() != x.ty() {
@@ -99,6 +110,8 @@ pub fn hvp(graph: &mut Graph, output: NodeId, wrt: &[NodeId], v: &[NodeId]) -> R
             message: format!("expected one direction per variable ({}), found {}", wrt.len(), v.len()),
         });
     }
+    check_ids(graph, &[output], wrt)?;
+    check_ids(graph, &[], v)?;
     let b = Builder::from_graph(graph.clone());
     let wrt_t: Vec<Tensor<'_>> = wrt.iter().map(|&w| b.tensor(w)).collect();
     let grads = grad_in(&b, b.tensor(output), &wrt_t)?;
@@ -119,6 +132,7 @@ pub fn hvp(graph: &mut Graph, output: NodeId, wrt: &[NodeId], v: &[NodeId]) -> R
 /// The Hessian of a scalar with respect to a vector `wrt` of fixed length P, as a `[P, P]`
 /// node: row i is the gradient of the i-th gradient component.
 pub fn hessian(graph: &mut Graph, output: NodeId, wrt: NodeId) -> Result<NodeId> {
+    check_ids(graph, &[output], &[wrt])?;
     let b = Builder::from_graph(graph.clone());
     let w = b.tensor(wrt);
     let p = match w.shape().dims() {
@@ -260,6 +274,11 @@ fn vjp<'b>(
 /// Builds an operand's adjoint only when the operand needs one.
 fn lazy<'b>(needed: bool, f: impl FnOnce() -> Tensor<'b>) -> Option<Tensor<'b>> {
     needed.then(f)
+}
+
+/// Checks that node handles belong to `graph` before any rule runs.
+fn check_ids(graph: &Graph, a: &[NodeId], b: &[NodeId]) -> Result<()> {
+    a.iter().chain(b).try_for_each(|&id| graph.check(id))
 }
 
 /// The shape with the reduced `axes` kept as size one.

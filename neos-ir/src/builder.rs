@@ -143,6 +143,12 @@ impl Builder {
 
     /// Applies any operation to the given operands.
     pub fn apply<'b>(&'b self, op: Op, inputs: &[Tensor<'b>]) -> Tensor<'b> {
+        if let Some(stranger) = inputs.iter().find(|t| !std::ptr::eq(t.b, self)) {
+            let message =
+                format!("expected operands from this builder, found %{} from another one", stranger.id.index());
+            let fallback = self.scalar(0.0, DType::F64).id;
+            return self.record(Err(IrError::Type { op: op.name().into(), message }), fallback);
+        }
         let ids: Vec<NodeId> = inputs.iter().map(|t| t.id).collect();
         let fallback = ids.first().copied().unwrap_or(NodeId(0.into()));
         let r = self.graph.borrow_mut().apply(op, &ids);
@@ -366,7 +372,7 @@ impl<'b> Tensor<'b> {
 
     /// Element `index` along `axis`, removing that axis.
     pub fn index(self, axis: usize, index: usize) -> Self {
-        let sliced = self.slice(axis, index..index + 1);
+        let sliced = self.slice(axis, index..index.saturating_add(1));
         let mut dims = sliced.shape().0;
         if axis < dims.len() {
             dims.remove(axis);

@@ -87,14 +87,17 @@ pub fn gradcheck(
             }
         }
         let n = bindings.get(name).map(|v| v.len()).unwrap_or(0);
+        let dtype = graph.ty(leaf).dtype;
         for k in 0..n {
             let original = flat(&mut bindings, name, k, None);
-            flat(&mut bindings, name, k, Some(original + opts.eps));
+            // An f32 leaf rounds the perturbed values, so divide by the step actually taken.
+            let (hi, lo) = (dtype.round(original + opts.eps), dtype.round(original - opts.eps));
+            flat(&mut bindings, name, k, Some(hi));
             let up = eval(graph, &bindings, &[output])?[0].sum();
-            flat(&mut bindings, name, k, Some(original - opts.eps));
+            flat(&mut bindings, name, k, Some(lo));
             let down = eval(graph, &bindings, &[output])?[0].sum();
             flat(&mut bindings, name, k, Some(original));
-            let numeric = (up - down) / (2.0 * opts.eps);
+            let numeric = (up - down) / (hi - lo);
             let symbolic = sym.iter().nth(k).copied().unwrap_or(f64::NAN);
             report.checked += 1;
             let ok = (symbolic - numeric).abs() <= opts.atol + opts.rtol * symbolic.abs().max(numeric.abs());

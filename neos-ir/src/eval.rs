@@ -240,11 +240,12 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Log => x.ln(),
         UnaryOp::Sqrt => x.sqrt(),
         UnaryOp::Recip => 1.0 / x,
+        // +0 for every non-positive input (never −0), NaN for NaN.
         UnaryOp::Relu => {
-            if x > 0.0 {
+            if x > 0.0 || x.is_nan() {
                 x
             } else {
-                x * 0.0
+                0.0
             }
         }
         UnaryOp::Sigmoid => special::sigmoid(x),

@@ -79,8 +79,12 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
             arity(inputs, 1)?;
             let s = &inputs[0].shape;
             let n = fixed_axis(s, *axis)?;
+            let padded = n.checked_add(*before).and_then(|m| m.checked_add(*after));
+            let padded = padded.ok_or_else(|| {
+                format!("expected a padded length that fits in usize, found {n} + {before} + {after}")
+            })?;
             let mut out = s.clone();
-            out.0[*axis] = Dim::Fixed(n + before + after);
+            out.0[*axis] = Dim::Fixed(padded);
             Ok(TensorType::new(inputs[0].dtype, out))
         }
         Op::Concat { axis } => {

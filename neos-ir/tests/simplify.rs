@@ -329,3 +329,61 @@ proptest! {
         }
     }
 }
+
+/// Graphs whose value the simplifier once changed or on which it never returned; each must
+/// evaluate the same before and after (NaN matching NaN).
+#[test]
+fn edge_values_keep_their_semantics() {
+    type Case = (&'static str, fn(&Builder) -> Tensor<'_>, f64);
+    // Products that overflow are outside the contract (reassociation alone changes them), so
+    // the cases are NaN constants, signed zeros, narrowing casts and empty axes.
+    let cases: [Case; 5] = [
+        ("nan constant", |b| b.param("x", DType::F64, [1]) + b.scalar(f64::NAN, DType::F64) * 1.0, 1.0),
+        ("relu of a negative, inverted", |b| b.param("x", DType::F64, [1]).relu().recip().log().exp(), -1.0),
+        (
+            "narrowing overflow times zero",
+            |b| b.param("x", DType::F64, [1]) + b.scalar(1e300, DType::F64).cast(DType::F32).cast(DType::F64) * 0.0,
+            1.0,
+        ),
+        (
+            "maximum over an empty axis",
+            |b| b.param("x", DType::F64, [1]) + b.scalar(5.0, DType::F64).broadcast_to([0]).max(&[0]),
+            1.0,
+        ),
+        ("square root of −∞ by pow", |b| b.param("x", DType::F64, [1]).powf(0.5), f64::NEG_INFINITY),
+    ];
+    for (label, f, x) in cases {
+        let b = Builder::new();
+        let y = f(&b);
+        b.output("y", y);
+        let g = b.finish().unwrap();
+        let (s, _) = simplify(&g, &SimplifyLimits::default()).unwrap();
+        let bindings = Bindings::new().with("x", arr(&[1], &[x]));
+        let before = eval(&g, &bindings, &[g.output("y").unwrap()]).unwrap()[0].clone();
+        let after = eval(&s, &bindings, &[s.output("y").unwrap()]).unwrap()[0].clone();
+        for (p, q) in before.iter().zip(after.iter()) {
+            assert!(
+                p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()) || p == q,
+                "{label}: {p} before, {q} after"
+            );
+        }
+    }
+}
+
+#[test]
+fn foreign_handles_are_errors_not_panics() {
+    let mut g = one_output(|b| b.param("x", DType::F64, [1]).exp().sum_all());
+    let other = one_output(|b| {
+        let a = b.param("a", DType::F64, [1]);
+        (a * 2.0 + 1.0).exp().sum_all()
+    });
+    let foreign = other.output("y").unwrap();
+    let y = g.output("y").unwrap();
+    assert!(matches!(neos_ir::grad(&mut g, y, &[foreign]), Err(neos_ir::IrError::UnknownNode { .. })));
+    let (b1, b2) = (Builder::new(), Builder::new());
+    let (p, q) = (b1.param("p", DType::F64, [1]), b2.param("q", DType::F64, [1]));
+    let _ = p + q;
+    let err = b1.finish().unwrap_err().to_string();
+    assert!(err.contains("expected operands from this builder"), "{err}");
+    assert!("(add 1€1 2)".parse::<egg::RecExpr<neos_ir::simplify::Expr>>().is_err());
+}

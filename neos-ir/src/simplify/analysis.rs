@@ -94,7 +94,15 @@ impl Analysis<Expr> for TypeAnalysis {
             finite: a.finite || b.finite,
             nonneg: a.nonneg || b.nonneg,
         };
-        let did = DidMerge(merged != *a, merged != b);
+        // Constants compare by their bits: NaN ≠ NaN would report a change on every merge and
+        // keep egg's rebuild from ever finishing.
+        let same = |x: &Data, y: &Data| {
+            x.kind == y.kind
+                && x.konst.map(f64::to_bits) == y.konst.map(f64::to_bits)
+                && x.finite == y.finite
+                && x.nonneg == y.nonneg
+        };
+        let did = DidMerge(!same(&merged, a), !same(&merged, &b));
         *a = merged;
         did
     }
@@ -268,7 +276,8 @@ fn make(egraph: &EG, enode: &Expr) -> Result<Data, String> {
             UnaryOp::Tanh | UnaryOp::Sign | UnaryOp::Neg => (finite[0], false),
             UnaryOp::Abs | UnaryOp::Relu => (finite[0], true),
             UnaryOp::Exp | UnaryOp::Softplus | UnaryOp::Sqrt => (false, true),
-            UnaryOp::Recip => (false, nonneg[0]),
+            // 1/(−0) = −∞, and −0 counts as non-negative, so nothing is claimed.
+            UnaryOp::Recip => (false, false),
             UnaryOp::Log | UnaryOp::Lgamma | UnaryOp::Polygamma(_) => (false, false),
         },
         Op::Binary(b) => match b {
@@ -276,21 +285,32 @@ fn make(egraph: &EG, enode: &Expr) -> Result<Data, String> {
             BinaryOp::Sub => (all(&finite), false),
             BinaryOp::Max => (all(&finite), nonneg.iter().any(|&b| b)),
             BinaryOp::Min => (all(&finite), all(&nonneg)),
-            BinaryOp::Div => (false, all(&nonneg)),
-            BinaryOp::Pow => (false, nonneg[0]),
+            BinaryOp::Div | BinaryOp::Pow => (false, false),
         },
         Op::Select => (finite[1] && finite[2], nonneg[1] && nonneg[2]),
         Op::Transpose { .. } | Op::Broadcast { .. } | Op::Reshape { .. } | Op::Slice { .. } | Op::Pad { .. } => {
             (finite[0], nonneg[0])
         }
-        Op::Concat { .. } | Op::Sum { .. } | Op::ReduceMax { .. } => (all(&finite), all(&nonneg)),
+        Op::Concat { .. } | Op::Sum { .. } => (all(&finite), all(&nonneg)),
+        // The maximum over an empty axis is −∞.
+        Op::ReduceMax { axes } if reduces_nonempty(axes, &in_shape) => (all(&finite), all(&nonneg)),
+        Op::ReduceMax { .. } => (false, false),
+        // Narrowing to f32 can overflow.
+        Op::Cast { to: DType::F32 } => (false, nonneg[0]),
         Op::Cast { .. } => (finite[0], nonneg[0]),
         Op::MatMul => (all(&finite), all(&nonneg)),
         // Counts are Φ differences over increasing edges (the interpreter rejects others).
         Op::Hist { .. } => (false, true),
         Op::Input { .. } | Op::Param { .. } | Op::Knob { .. } | Op::Const { .. } | Op::Custom(_) => (false, false),
     };
+    // A known constant settles finiteness, whatever the structure says.
+    let finite = konst.map_or(finite, f64::is_finite);
     Ok(Data { kind: Kind::Tensor { dtype, shape: out.shape }, konst, finite, nonneg })
+}
+
+/// Whether every reduced axis has a fixed, non-zero length.
+fn reduces_nonempty(axes: &[usize], shape: &Shape) -> bool {
+    axes.iter().all(|&a| matches!(shape.0.get(a), Some(Dim::Fixed(n)) if *n > 0))
 }
 
 /// The uniform value of an operation whose operands are uniform constants.
@@ -305,6 +325,7 @@ fn fold(op: &Op, k: &[Option<f64>], in_shape: &Shape) -> Option<f64> {
             None if k[1].map(f64::to_bits) == k[2].map(f64::to_bits) => k[1],
             None => None,
         },
+        Op::ReduceMax { axes } if !reduces_nonempty(axes, in_shape) => None,
         Op::Transpose { .. } | Op::Broadcast { .. } | Op::Reshape { .. } | Op::Slice { .. } | Op::ReduceMax { .. } => {
             first
         }

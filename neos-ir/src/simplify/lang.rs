@@ -129,9 +129,9 @@ impl FromStr for Num {
         if !s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
             return Err(format!("expected a number, found `{s}`"));
         }
-        let (digits, dtype) = match s.len().checked_sub(3).map(|i| s.split_at(i)) {
-            Some((d, "f32")) => (d, Some(DType::F32)),
-            Some((d, "f64")) => (d, Some(DType::F64)),
+        let (digits, dtype) = match (s.strip_suffix("f32"), s.strip_suffix("f64")) {
+            (Some(d), _) => (d, Some(DType::F32)),
+            (_, Some(d)) => (d, Some(DType::F64)),
             _ => (s, None),
         };
         digits.parse::<f64>().map(|v| Num::new(v, dtype)).map_err(|e| e.to_string())

@@ -12,6 +12,8 @@
 //!   cancels catastrophically in the tails (1 − Φ(8) is 0 in f64, Φ(−8) is 6.2e−16), and the
 //!   p-values of the analysis live in those tails. The same holds for 1 − σ(x) → σ(−x).
 //! - The sign of a zero result may differ after `x + 0 → x` or `x·0 → 0`.
+//! - Sums and products that overflow are outside the contract: reassociation alone changes
+//!   them, and the analysis treats sums and products of finite values as finite.
 
 use egg::{rewrite as rw, Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
 
@@ -137,7 +139,7 @@ pub fn rules() -> Vec<Rule> {
         rw!("pow-zero";       "(pow ?a ?p)"   => { Fill(1.0) } if is("?p", 0.0)),
         rw!("pow-one";        "(pow ?a ?p)"   => "?a"          if is("?p", 1.0) if same_type("?a")),
         rw!("pow-two";        "(pow ?a ?p)"   => "(mul ?a ?a)" if is("?p", 2.0) if same_type("?a")),
-        rw!("pow-half";       "(pow ?a ?p)"   => "(sqrt ?a)"   if is("?p", 0.5) if same_type("?a")),
+        rw!("pow-half";       "(pow ?a ?p)"   => "(sqrt ?a)"   if is("?p", 0.5) if same_type("?a") if nonneg("?a")),
         rw!("pow-minus-one";  "(pow ?a ?p)"   => "(recip ?a)"  if is("?p", -1.0) if same_type("?a")),
         rw!("sqrt-square";    "(mul (sqrt ?a) (sqrt ?a))" => "?a" if nonneg("?a")),
         // Negation and subtraction.
