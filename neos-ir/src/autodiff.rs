@@ -134,24 +134,28 @@ pub fn hvp(graph: &mut Graph, output: NodeId, wrt: &[NodeId], v: &[NodeId]) -> R
 pub fn hessian(graph: &mut Graph, output: NodeId, wrt: NodeId) -> Result<NodeId> {
     check_ids(graph, &[output], &[wrt])?;
     let b = Builder::from_graph(graph.clone());
-    let w = b.tensor(wrt);
-    let p = match w.shape().dims() {
-        [Dim::Fixed(p)] => *p,
-        _ => {
-            return Err(IrError::Autodiff {
-                message: format!("expected a vector of fixed length to take a Hessian over, found {}", w.ty()),
-            })
-        }
-    };
-    let g = grad_in(&b, b.tensor(output), &[w])?[0];
-    let mut rows = Vec::with_capacity(p);
-    for i in 0..p {
-        rows.push(grad_in(&b, g.index(0, i), &[w])?[0]);
-    }
-    let h = b.stack(&rows, 0);
+    let h = hessian_in(&b, b.tensor(output), b.tensor(wrt))?;
     let id = h.id();
     *graph = b.finish()?;
     Ok(id)
+}
+
+/// [`hessian`] inside a [`Builder`].
+pub fn hessian_in<'b>(b: &'b Builder, output: Tensor<'b>, wrt: Tensor<'b>) -> Result<Tensor<'b>> {
+    let p = match wrt.shape().dims() {
+        [Dim::Fixed(p)] => *p,
+        _ => {
+            return Err(IrError::Autodiff {
+                message: format!("expected a vector of fixed length to take a Hessian over, found {}", wrt.ty()),
+            })
+        }
+    };
+    let g = grad_in(b, output, &[wrt])?[0];
+    let mut rows = Vec::with_capacity(p);
+    for i in 0..p {
+        rows.push(grad_in(b, g.index(0, i), &[wrt])?[0]);
+    }
+    Ok(b.stack(&rows, 0))
 }
 
 /// The vector-Jacobian product of one operation: the adjoint of each operand, given the

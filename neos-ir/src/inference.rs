@@ -1,0 +1,234 @@
+//! Asymptotic inference as graph nodes, so that every result is differentiable with respect to
+//! the templates it comes from: profile-likelihood test statistics (q_μ, q̃_μ, q₀), pyhf's
+//! `AsymptoticCalculator` (observed CLs, CLs+b, CLb and the expected band, after Cowan,
+//! Cranmer, Gross and Vitells, Eur. Phys. J. C 71 (2011) 1554), discovery p-values, and the
+//! neos training metrics (`cls`, `discovery`, `poi_uncert`).
+
+use ndarray::Array1;
+
+use crate::builder::{Builder, Tensor};
+use crate::error::{IrError, Result};
+use crate::fit::{fit, hessian_at, solve, FitConfig};
+use crate::histfactory::Model;
+use crate::types::DType;
+
+/// Builds the model on any builder from its templates, so that fits can rebuild it on their
+/// own builder (the objective of a fit node is a graph of its own).
+pub type ModelFactory<'f> = &'f dyn for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> Result<Model<'s>>;
+
+/// Which test statistic a hypothesis test uses (pyhf's `test_stat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TestStat {
+    /// q̃_μ, for a POI bounded below at 0 (pyhf's default).
+    #[default]
+    QTilde,
+    /// q_μ.
+    Q,
+}
+
+/// The results of one hypothesis test, as graph nodes.
+#[derive(Clone, Debug)]
+pub struct Hypotest<'b> {
+    pub cls_obs: Tensor<'b>,
+    pub clsb_obs: Tensor<'b>,
+    pub clb_obs: Tensor<'b>,
+    /// Expected CLs at −2σ, −1σ, median, +1σ, +2σ (pyhf's order).
+    pub cls_exp: [Tensor<'b>; 5],
+    /// The observed test statistic.
+    pub q_obs: Tensor<'b>,
+}
+
+/// The results of a discovery test.
+#[derive(Clone, Debug)]
+pub struct Significance<'b> {
+    pub p0_obs: Tensor<'b>,
+    pub p0_exp: [Tensor<'b>; 5],
+    pub z_obs: Tensor<'b>,
+    pub q0_obs: Tensor<'b>,
+}
+
+/// A model, the templates it is built from, and the settings of its fits.
+pub struct Inference<'f, 'b> {
+    b: &'b Builder,
+    factory: ModelFactory<'f>,
+    templates: Vec<Tensor<'b>>,
+    model: Model<'b>,
+    poi: usize,
+    /// Restart fits from shifted starting points and keep the lowest minimum (see
+    /// [`FitConfig::restarts`]).
+    pub restarts: bool,
+    /// The fits' projected-gradient tolerance.
+    pub tolerance: f64,
+}
+
+impl std::fmt::Debug for Inference<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Inference({} parameters, poi {})", self.model.len(), self.poi)
+    }
+}
+
+/// The expected-band positions of pyhf, from −2σ to +2σ.
+const BAND: [f64; 5] = [2.0, 1.0, 0.0, -1.0, -2.0];
+
+impl<'f, 'b> Inference<'f, 'b> {
+    pub fn new(b: &'b Builder, factory: ModelFactory<'f>, templates: Vec<Tensor<'b>>) -> Result<Self> {
+        let model = factory(b, &templates)?;
+        let poi = model
+            .poi_index
+            .ok_or_else(|| IrError::Name { message: "inference: expected a model with a poi, found none".into() })?;
+        Ok(Inference { b, factory, templates, model, poi, restarts: false, tolerance: 1e-9 })
+    }
+
+    pub fn model(&self) -> &Model<'b> {
+        &self.model
+    }
+
+    /// The initial values, with the POI replaced by `poi` if given.
+    fn init(&self, poi: Option<Tensor<'b>>) -> Tensor<'b> {
+        let init = self.b.constant(Array1::from(self.model.suggested_init()).into_dyn(), DType::F64);
+        match poi {
+            None => init,
+            Some(mu) => {
+                let p = self.model.len();
+                let parts = [init.slice(0, 0..self.poi), mu.reshape([1]), init.slice(0, self.poi + 1..p)];
+                self.b.concat(&parts, 0)
+            }
+        }
+    }
+
+    /// The maximum-likelihood parameters for `data` (main then auxiliary), with the POI fixed
+    /// at `poi` if given.
+    pub fn fit(&self, data: Tensor<'b>, poi: Option<Tensor<'b>>) -> Result<Tensor<'b>> {
+        let mut config = FitConfig::new(self.model.suggested_bounds());
+        config.fixed = self.model.suggested_fixed();
+        config.restarts = self.restarts;
+        config.tolerance = self.tolerance;
+        if poi.is_some() {
+            config.fixed[self.poi] = true;
+        }
+        let mut operands = self.templates.clone();
+        operands.push(data);
+        let n = self.templates.len();
+        let factory = self.factory;
+        fit(
+            self.b,
+            self.init(poi),
+            &operands,
+            config,
+            |sb, theta, xs| Ok(-factory(sb, &xs[..n])?.logpdf(theta, xs[n])?),
+        )
+    }
+
+    /// −ln L(θ | data).
+    pub fn nll(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        Ok(-self.model.logpdf(theta, data)?)
+    }
+
+    /// Main and auxiliary expected data at θ.
+    pub fn expected_data(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
+        self.model.expected_data(theta)
+    }
+
+    /// pyhf's Asimov data: the expected data at the fit to `data` with the POI fixed at `mu`.
+    pub fn asimov(&self, data: Tensor<'b>, mu: f64) -> Result<Tensor<'b>> {
+        let theta = self.fit(data, Some(self.b.scalar(mu, DType::F64)))?;
+        self.expected_data(theta)
+    }
+
+    /// neos's Asimov data: the expected data at the nominal nuisance values and POI `mu`; that
+    /// point is also the unconditional optimum on these data.
+    pub fn asimov_nominal(&self, mu: f64) -> Result<Tensor<'b>> {
+        self.expected_data(self.init(Some(self.b.scalar(mu, DType::F64))))
+    }
+
+    /// The one-sided q_μ = 2[−ln L(μ, θ̂̂) + ln L(μ̂, θ̂)], zero where μ̂ > μ (pyhf's `qmu`;
+    /// with the POI bounded at zero it equals `qmu_tilde`).
+    pub fn q_mu(&self, mu: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        let free = self.fit(data, None)?;
+        let fixed = self.fit(data, Some(mu))?;
+        let q = ((self.nll(fixed, data)? - self.nll(free, data)?) * 2.0).maximum(mu.lit(0.0));
+        let mu_hat = free.index(0, self.poi);
+        Ok(self.b.select(mu_hat.gt(mu), mu.lit(0.0), q))
+    }
+
+    /// q₀ = 2[−ln L(0, θ̂̂) + ln L(μ̂, θ̂)], zero where μ̂ < 0 (pyhf's `q0`).
+    pub fn q0(&self, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        let zero = self.b.scalar(0.0, DType::F64);
+        let free = self.fit(data, None)?;
+        let fixed = self.fit(data, Some(zero))?;
+        let q = ((self.nll(fixed, data)? - self.nll(free, data)?) * 2.0).maximum(zero);
+        Ok(self.b.select(free.index(0, self.poi).lt(zero), zero, q))
+    }
+
+    /// pyhf's `hypotest(mu, data, model, test_stat=…)` with the asymptotic calculator.
+    pub fn hypotest(&self, mu: Tensor<'b>, data: Tensor<'b>, stat: TestStat) -> Result<Hypotest<'b>> {
+        let q = self.q_mu(mu, data)?;
+        let asimov = self.asimov(data, 0.0)?;
+        let q_a = self.q_mu(mu, asimov)?;
+        let (sq, sq_a) = (safe_sqrt(q), safe_sqrt(q_a));
+        // The test statistic in pyhf's shifted space: the s+b distribution is N(−√q_A, 1) and
+        // the b-only one N(0, 1).
+        let t = match stat {
+            TestStat::Q => sq - sq_a,
+            TestStat::QTilde => self.b.select(sq.lt(sq_a), sq - sq_a, (q - q_a) / (sq_a * 2.0)),
+        };
+        let clsb = (-(t + sq_a)).norm_cdf();
+        let clb = (-t).norm_cdf();
+        let cls_exp = BAND.map(|n| (-(sq_a + n)).norm_cdf() / mu.lit(-n).norm_cdf());
+        Ok(Hypotest { cls_obs: clsb / clb, clsb_obs: clsb, clb_obs: clb, cls_exp, q_obs: q })
+    }
+
+    /// Discovery: pyhf's `hypotest(0, data, model, test_stat="q0")`, p₀ and Z = Φ⁻¹(1 − p₀) = √q₀.
+    pub fn significance(&self, data: Tensor<'b>) -> Result<Significance<'b>> {
+        let q0 = self.q0(data)?;
+        let asimov = self.asimov(data, 1.0)?;
+        let q0_a = self.q0(asimov)?;
+        let (sq, sq_a) = (safe_sqrt(q0), safe_sqrt(q0_a));
+        let p0_exp = BAND.map(|n| (-(sq_a + n)).norm_cdf());
+        Ok(Significance { p0_obs: (-sq).norm_cdf(), p0_exp, z_obs: sq, q0_obs: q0 })
+    }
+
+    /// neos's `cls` metric: on the background-only Asimov data at nominal nuisances, q_μ at
+    /// `mu_test` with that generating point as the unconditional optimum, and
+    /// CLs = 2(1 − Φ(√q_μ)) — the median expected CLs.
+    pub fn neos_cls(&self, mu_test: f64) -> Result<Tensor<'b>> {
+        let data = self.asimov_nominal(0.0)?;
+        let truth = self.init(Some(self.b.scalar(0.0, DType::F64)));
+        let fixed = self.fit(data, Some(self.b.scalar(mu_test, DType::F64)))?;
+        let q = ((self.nll(fixed, data)? - self.nll(truth, data)?) * 2.0).maximum(data.lit(0.0));
+        Ok((-safe_sqrt(q)).norm_cdf() * 2.0)
+    }
+
+    /// neos's `discovery` metric: p₀ = 1 − Φ(√q₀) on the signal-plus-background Asimov data at
+    /// nominal nuisances, with that generating point as the unconditional optimum.
+    pub fn neos_discovery(&self) -> Result<Tensor<'b>> {
+        let data = self.asimov_nominal(1.0)?;
+        let truth = self.init(Some(self.b.scalar(1.0, DType::F64)));
+        let fixed = self.fit(data, Some(self.b.scalar(0.0, DType::F64)))?;
+        let q0 = ((self.nll(fixed, data)? - self.nll(truth, data)?) * 2.0).maximum(data.lit(0.0));
+        Ok((-safe_sqrt(q0)).norm_cdf())
+    }
+
+    /// neos's `poi_uncert` metric: σ_μ = √[(H⁻¹)_μμ] with H the Hessian of −ln L on the
+    /// signal-plus-background Asimov data at its generating point (no fit).
+    pub fn poi_uncert(&self) -> Result<Tensor<'b>> {
+        let data = self.asimov_nominal(1.0)?;
+        let truth = self.init(Some(self.b.scalar(1.0, DType::F64)));
+        let mut operands = self.templates.clone();
+        operands.push(data);
+        let (n, factory) = (self.templates.len(), self.factory);
+        let h =
+            hessian_at(self.b, truth, &operands, |sb, theta, xs| Ok(-factory(sb, &xs[..n])?.logpdf(theta, xs[n])?))?;
+        let p = self.model.len();
+        let e =
+            self.b.constant(Array1::from_shape_fn(p, |i| if i == self.poi { 1.0 } else { 0.0 }).into_dyn(), DType::F64);
+        Ok(solve(self.b, h, e).index(0, self.poi).sqrt())
+    }
+}
+
+/// √q for q ≥ 0, written so that neither the value nor the gradient is NaN at q = 0.
+fn safe_sqrt(q: Tensor<'_>) -> Tensor<'_> {
+    let b = q.builder();
+    let positive = q.gt(q.lit(0.0));
+    b.select(positive, b.select(positive, q, q.lit(1.0)).sqrt(), q.lit(0.0))
+}

@@ -1,0 +1,220 @@
+//! Inference against the reference numbers: the neos metrics and their gradients with respect
+//! to every yield array (neos_metrics.json: `exact` to 1e-8, neos's own to 2e-6), pyhf's
+//! asymptotic hypothesis tests on the neos model's Asimov data, and on the workspaces of
+//! pyhf_workspaces.json (CLs and p-values to 1e-6).
+
+// Test helpers panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+use ndarray::{ArrayD, IxDyn};
+use neos_ir::histfactory::{
+    Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
+};
+use neos_ir::inference::{Inference, TestStat};
+use neos_ir::{eval, grad_in, Bindings, Builder, DType, Tensor};
+use serde_json::Value;
+
+fn reference(file: &str) -> Value {
+    let path = format!("{}/../../shared/reference/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn arr(values: &[f64]) -> ArrayD<f64> {
+    ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
+}
+
+fn close(label: &str, found: f64, expected: f64, rtol: f64) {
+    assert!(
+        (found - expected).abs() <= rtol * expected.abs().max(1e-300),
+        "{label}: found {found:e}, expected {expected:e}"
+    );
+}
+
+const YIELDS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
+
+/// The neos model from its four yield arrays.
+fn neos_model<'s>(_: &'s Builder, t: &[Tensor<'s>]) -> neos_ir::Result<Model<'s>> {
+    Model::new(Spec {
+        channels: vec![Channel {
+            name: "singlechannel".into(),
+            samples: vec![
+                Sample {
+                    name: "signal".into(),
+                    nominal: t[0],
+                    modifiers: vec![Modifier { name: "mu".into(), kind: ModifierKind::NormFactor }],
+                },
+                Sample {
+                    name: "background".into(),
+                    nominal: t[1],
+                    modifiers: vec![Modifier {
+                        name: "correlated_bkg_uncertainty".into(),
+                        kind: ModifierKind::HistoSys { hi: t[2], lo: t[3] },
+                    }],
+                },
+            ],
+        }],
+        poi: Some("mu".into()),
+        parameters: Vec::new(),
+        normsys_code: NormSysCode::Code4,
+        histosys_code: HistoSysCode::Code4p,
+    })
+}
+
+#[test]
+fn neos_metrics_and_their_gradients() {
+    let r = reference("neos_metrics.json");
+    for (case_name, case) in r["cases"].as_object().unwrap() {
+        let bins = floats(&case["inputs"]["sig"]).len();
+        let b = Builder::new();
+        let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|n| b.param(n, DType::F64, [bins])).collect();
+        let inference = Inference::new(&b, &neos_model, templates.clone()).unwrap();
+        let metrics = [
+            ("cls", inference.neos_cls(1.0).unwrap()),
+            ("discovery", inference.neos_discovery().unwrap()),
+            ("poi_uncert", inference.poi_uncert().unwrap()),
+        ];
+        let mut ids = Vec::new();
+        for (_, m) in &metrics {
+            ids.push(m.id());
+            ids.extend(grad_in(&b, *m, &templates).unwrap().iter().map(|g| g.id()));
+        }
+        drop(inference);
+        let g = b.finish().unwrap();
+        let mut bindings = Bindings::new();
+        for n in YIELDS {
+            bindings.set(n, arr(&floats(&case["inputs"][n])));
+        }
+        let values = eval(&g, &bindings, &ids).unwrap();
+        for (k, name) in ["cls", "discovery", "poi_uncert"].iter().enumerate() {
+            let value = values[k * 5][[]];
+            close(
+                &format!("{case_name} {name} vs exact"),
+                value,
+                case["exact"]["values"][name].as_f64().unwrap(),
+                1e-8,
+            );
+            close(
+                &format!("{case_name} {name} vs neos"),
+                value,
+                case["neos_relaxed"]["values"][name].as_f64().unwrap(),
+                2e-6,
+            );
+            // Gradient entries are compared on the scale of the metric's whole gradient (all
+            // four yield arrays): neos's own early-stopped fits move small entries by more than
+            // 2e-6 of themselves, but not of that scale.
+            let scale = YIELDS
+                .iter()
+                .flat_map(|n| floats(&case["exact"]["grads"][name][n]))
+                .fold(0.0_f64, |m, v| m.max(v.abs()));
+            for (t, n) in YIELDS.iter().enumerate() {
+                let found = &values[k * 5 + 1 + t];
+                let exact = floats(&case["exact"]["grads"][name][n]);
+                let neos = floats(&case["neos_relaxed"]["grads_wrt_yields"][name][n]);
+                for (i, f) in found.iter().enumerate() {
+                    let label = format!("{case_name} d{name}/d{n}[{i}]");
+                    assert!((f - exact[i]).abs() <= 1e-8 * scale, "{label}: found {f:e}, exact {:e}", exact[i]);
+                    assert!((f - neos[i]).abs() <= 2e-6 * scale, "{label}: found {f:e}, neos {:e}", neos[i]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pyhf_hypotests_on_the_neos_asimov_data() {
+    let r = reference("neos_metrics.json");
+    for (case_name, case) in r["cases"].as_object().unwrap() {
+        let bins = floats(&case["inputs"]["sig"]).len();
+        let b = Builder::new();
+        let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|n| b.input(n, DType::F64, [bins])).collect();
+        let inference = Inference::new(&b, &neos_model, templates).unwrap();
+        let a0 = inference.asimov_nominal(0.0).unwrap();
+        let a1 = inference.asimov_nominal(1.0).unwrap();
+        let mu = b.scalar(1.0, DType::F64);
+        let qtilde = inference.hypotest(mu, a0, TestStat::QTilde).unwrap();
+        let q = inference.hypotest(mu, a0, TestStat::Q).unwrap();
+        let disc = inference.significance(a1).unwrap();
+        let mut ids = Vec::new();
+        for h in [&qtilde, &q] {
+            ids.extend([h.cls_obs.id(), h.clsb_obs.id(), h.clb_obs.id()]);
+            ids.extend(h.cls_exp.iter().map(|t| t.id()));
+        }
+        ids.push(disc.p0_obs.id());
+        ids.extend(disc.p0_exp.iter().map(|t| t.id()));
+        drop(inference);
+        let g = b.finish().unwrap();
+        let mut bindings = Bindings::new();
+        for n in YIELDS {
+            bindings.set(n, arr(&floats(&case["inputs"][n])));
+        }
+        let v: Vec<f64> = eval(&g, &bindings, &ids).unwrap().iter().map(|a| a[[]]).collect();
+        for (backend, tol) in [("pyhf_numpy", 1e-6), ("pyhf_jax", 1e-6)] {
+            let p = &case[backend];
+            for (k, key) in ["hypotest_mu1_on_A0_qtilde", "hypotest_mu1_on_A0_q"].iter().enumerate() {
+                let h = &p[*key];
+                let o = k * 8;
+                close(&format!("{case_name} {backend} {key} CLs"), v[o], h["CLs_obs"].as_f64().unwrap(), tol);
+                close(&format!("{case_name} {backend} {key} CLsb"), v[o + 1], h["CLsb_obs"].as_f64().unwrap(), tol);
+                close(&format!("{case_name} {backend} {key} CLb"), v[o + 2], h["CLb_obs"].as_f64().unwrap(), tol);
+                for (i, e) in floats(&h["CLs_exp_set_-2..+2sigma"]).iter().enumerate() {
+                    close(&format!("{case_name} {backend} {key} CLs_exp[{i}]"), v[o + 3 + i], *e, tol);
+                }
+            }
+            let h = &p["hypotest_mu0_on_A1_q0"];
+            close(&format!("{case_name} {backend} p0"), v[16], h["p0_obs"].as_f64().unwrap(), tol);
+            for (i, e) in floats(&h["p0_exp_set_-2..+2sigma"]).iter().enumerate() {
+                close(&format!("{case_name} {backend} p0_exp[{i}]"), v[17 + i], *e, tol);
+            }
+        }
+    }
+}
+
+/// The workspace's model on its own builder.
+fn workspace_factory(ws: &Workspace) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> neos_ir::Result<Model<'s>> + '_ {
+    move |sb, _| Model::new(ws.spec(sb, ws.measurement(None)?, NormSysCode::Code4, HistoSysCode::Code4p))
+}
+
+#[test]
+fn pyhf_hypotests_on_workspaces() {
+    let r = reference("pyhf_workspaces.json");
+    for case in r["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
+        let factory = workspace_factory(&ws);
+        let b = Builder::new();
+        let inference = Inference::new(&b, &factory, Vec::new()).unwrap();
+        let data = b.input("data", DType::F64, [inference.model().n_main() + inference.model().n_aux()]);
+        let mu = b.scalar(1.0, DType::F64);
+        let qtilde = inference.hypotest(mu, data, TestStat::QTilde).unwrap();
+        let q = inference.hypotest(mu, data, TestStat::Q).unwrap();
+        let disc = inference.significance(data).unwrap();
+        let mut ids = Vec::new();
+        for h in [&qtilde, &q] {
+            ids.push(h.cls_obs.id());
+            ids.extend(h.cls_exp.iter().map(|t| t.id()));
+        }
+        ids.push(disc.p0_obs.id());
+        ids.extend(disc.p0_exp.iter().map(|t| t.id()));
+        drop(inference);
+        let g = b.finish().unwrap();
+        let bindings = Bindings::new().with("data", arr(&floats(&case["data_vector"])));
+        let v: Vec<f64> = eval(&g, &bindings, &ids).unwrap().iter().map(|a| a[[]]).collect();
+        for (k, key) in ["hypotest_mu1_qtilde", "hypotest_mu1_q"].iter().enumerate() {
+            let h = &case[*key];
+            close(&format!("{name} {key} CLs_obs"), v[k * 6], h["CLs_obs"].as_f64().unwrap(), 1e-6);
+            for (i, e) in floats(&h["CLs_exp"]).iter().enumerate() {
+                close(&format!("{name} {key} CLs_exp[{i}]"), v[k * 6 + 1 + i], *e, 1e-6);
+            }
+        }
+        let h = &case["hypotest_mu0_q0"];
+        close(&format!("{name} p0_obs"), v[12], h["p0_obs"].as_f64().unwrap(), 1e-6);
+        for (i, e) in floats(&h["p0_exp"]).iter().enumerate() {
+            close(&format!("{name} p0_exp[{i}]"), v[13 + i], *e, 1e-6);
+        }
+    }
+}
