@@ -229,3 +229,30 @@ fn a_fit_that_cannot_converge_is_reported() {
     let err = eval(&g, &Bindings::new().with("x", arr(&[3.0])), &[g.output("t").unwrap()]).unwrap_err().to_string();
     assert!(err.contains("the fit did not converge") && err.contains("iteration limit"), "{err}");
 }
+
+/// A histosys whose up and down variations both raise the yield (code 0, so α = 0 is a cusp)
+/// makes the likelihood bimodal for an excess: the fit must find the lower minimum.
+#[test]
+fn restarts_find_the_global_minimum_of_a_bimodal_likelihood() {
+    let fitted = |restarts: bool| {
+        let b = Builder::new();
+        let init = b.constant(arr(&[0.5]), DType::F64);
+        let n = b.input("n", DType::F64, [1]);
+        let mut config = FitConfig::new(vec![(-5.0, 5.0)]);
+        config.restarts = restarts;
+        let alpha = fit(&b, init, &[n], config, |sb, theta, xs| {
+            let nominal = sb.constant(arr(&[50.0]), DType::F64);
+            let (up, down) = (sb.constant(arr(&[53.0]), DType::F64), sb.constant(arr(&[57.0]), DType::F64));
+            let a = theta.index(0, 0);
+            let nu = nominal + neos_ir::histfactory::histosys(HistoSysCode::Code0, a, nominal, up, down);
+            Ok(-neos_ir::histfactory::poisson_logpdf(xs[0], nu).sum_all() + a * a * 0.5)
+        })
+        .unwrap();
+        b.output("alpha", alpha);
+        let g = b.finish().unwrap();
+        eval(&g, &Bindings::new().with("n", arr(&[58.0])), &[g.output("alpha").unwrap()]).unwrap()[0][[0]]
+    };
+    let (local, global) = (fitted(false), fitted(true));
+    assert!(local > 0.2, "one start from α = 0.5 stays on the shallow side: {local}");
+    assert!(global < -0.3, "restarts reach the steep side's lower minimum: {global}");
+}
