@@ -232,3 +232,81 @@ fn safe_sqrt(q: Tensor<'_>) -> Tensor<'_> {
     let positive = q.gt(q.lit(0.0));
     b.select(positive, b.select(positive, q, q.lit(1.0)).sqrt(), q.lit(0.0))
 }
+
+/// Upper limits on the POI: where the observed CLs and each expected CLs cross 1 − cl.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpperLimit {
+    pub obs: f64,
+    /// Expected limits at −2σ, −1σ, median, +1σ, +2σ.
+    pub exp: [f64; 5],
+    /// Hypothesis tests evaluated to find them.
+    pub evaluations: usize,
+}
+
+/// Finds the upper limits (pyhf's `upper_limit`) by root finding rather than interpolating a
+/// scan: a scan over (0, `max_mu`] brackets each crossing of CLs = 1 − `cl`, and the Illinois
+/// variant of regula falsi refines it to a relative 1e−6 in μ. `cls_at(μ)` returns the
+/// observed CLs followed by the five expected ones.
+pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max_mu: f64) -> Result<UpperLimit> {
+    if !(cl > 0.0 && cl < 1.0) || !(max_mu > 0.0) {
+        return Err(IrError::Name {
+            message: format!(
+                "upper limit: expected 0 < cl < 1 and a positive largest μ, found cl = {cl}, μ ≤ {max_mu}"
+            ),
+        });
+    }
+    let alpha = 1.0 - cl;
+    let mut evaluations = 0;
+    let mut eval = |mu: f64| {
+        evaluations += 1;
+        cls_at(mu)
+    };
+    // The scan: 40 points from max_mu/400 up, denser where limits usually are.
+    let mut points: Vec<(f64, [f64; 6])> = Vec::new();
+    let mut mu = max_mu / 400.0;
+    while mu <= max_mu * (1.0 + 1e-12) {
+        let v = eval(mu)?;
+        points.push((mu, v));
+        if v.iter().all(|&c| c < alpha) {
+            break;
+        }
+        mu *= 1.15;
+    }
+    let mut limits = [f64::NAN; 6];
+    for (k, limit) in limits.iter_mut().enumerate() {
+        let Some(w) = points.windows(2).find(|w| w[0].1[k] >= alpha && w[1].1[k] < alpha) else {
+            let (mu_last, v_last) = points.last().map(|(m, v)| (*m, v[k])).unwrap_or((0.0, f64::NAN));
+            return Err(IrError::Name {
+                message: format!(
+                    "upper limit: expected CLs to cross {alpha} for μ up to {max_mu}, found CLs = {v_last} at μ = {mu_last} ({})",
+                    if k == 0 { "observed".to_string() } else { format!("expected band {}", k - 1) }
+                ),
+            });
+        };
+        // Illinois: regula falsi that halves the weight of an end kept twice, on
+        // f(μ) = CLs(μ) − α, until μ moves by less than a relative 1e-7.
+        let (mut a, mut fa) = (w[0].0, w[0].1[k] - alpha);
+        let (mut b, mut fb) = (w[1].0, w[1].1[k] - alpha);
+        let mut previous = f64::NAN;
+        let mut root = 0.5 * (a + b);
+        for _ in 0..100 {
+            root = (a * fb - b * fa) / (fb - fa);
+            if (root - previous).abs() <= 1e-7 * root.abs() {
+                break;
+            }
+            previous = root;
+            let fc = eval(root)?[k] - alpha;
+            if fc == 0.0 {
+                break;
+            }
+            if fc * fb < 0.0 {
+                (a, fa) = (b, fb);
+            } else {
+                fa *= 0.5;
+            }
+            (b, fb) = (root, fc);
+        }
+        *limit = root;
+    }
+    Ok(UpperLimit { obs: limits[0], exp: [limits[1], limits[2], limits[3], limits[4], limits[5]], evaluations })
+}
