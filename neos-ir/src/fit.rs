@@ -40,12 +40,22 @@ pub struct FitConfig {
     /// can stop in the wrong one. It costs 2 fits per free parameter, so it is off by default
     /// and the inference functions turn it on for small models.
     pub restarts: bool,
+    /// Whether a fit that does not converge is an error (the default). When false, the lowest
+    /// point reached is returned, and the caller checks convergence itself.
+    pub require_convergence: bool,
 }
 
 impl FitConfig {
     pub fn new(bounds: Vec<(f64, f64)>) -> Self {
         let n = bounds.len();
-        FitConfig { bounds, fixed: vec![false; n], tolerance: 1e-9, max_iterations: 200, restarts: false }
+        FitConfig {
+            bounds,
+            fixed: vec![false; n],
+            tolerance: 1e-9,
+            max_iterations: 200,
+            restarts: false,
+            require_convergence: true,
+        }
     }
 }
 
@@ -176,6 +186,7 @@ impl Fit {
             }
         }
         let mut best: Option<FitResult> = None;
+        let mut lowest: Option<FitResult> = None;
         let mut failures = Vec::new();
         for start in &starts {
             let r = minimize(&mut objective, start, &options);
@@ -187,10 +198,18 @@ impl Fit {
             };
             if !acceptable {
                 failures.push(format!("{} after {} iterations from {start:?}", r.stop, r.iterations));
+                if r.value.is_finite() && lowest.as_ref().is_none_or(|l| r.value < l.value) {
+                    lowest = Some(r);
+                }
                 continue;
             }
             if best.as_ref().is_none_or(|b| r.value < b.value) {
                 best = Some(r);
+            }
+        }
+        if !c.require_convergence {
+            if let Some(l) = lowest.filter(|l| best.as_ref().is_none_or(|b| l.value < b.value)) {
+                return Ok(l);
             }
         }
         best.ok_or_else(|| {

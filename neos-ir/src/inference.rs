@@ -248,7 +248,7 @@ pub struct UpperLimit {
 /// variant of regula falsi refines it to a relative 1e−6 in μ. `cls_at(μ)` returns the
 /// observed CLs followed by the five expected ones.
 pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max_mu: f64) -> Result<UpperLimit> {
-    if !(cl > 0.0 && cl < 1.0) || !(max_mu > 0.0) {
+    if !(cl > 0.0 && cl < 1.0 && max_mu > 0.0) {
         return Err(IrError::Name {
             message: format!(
                 "upper limit: expected 0 < cl < 1 and a positive largest μ, found cl = {cl}, μ ≤ {max_mu}"

@@ -1,0 +1,317 @@
+//! `neos`: pyhf-like statistical inference on a pyhf JSON workspace, printing one JSON object.
+//!
+//! ```text
+//! neos cls WS.json [--poi-value 1.0] [--test-stat qtilde|q]
+//! neos significance WS.json
+//! neos fit WS.json [--fix NAME=VALUE]...
+//! neos upper-limit WS.json [--cl 0.95]
+//! ```
+//! Every subcommand takes `--measurement NAME`, `--normsys-interpcode code1|code4` and
+//! `--histosys-interpcode code0|code2|code4p` (pyhf's defaults: code4 and code4p).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ndarray::{Array1, ArrayD};
+use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
+use neos::ir::inference::{upper_limit, Inference, TestStat};
+use neos::ir::{eval, fit, grad_in, hessian_in, Bindings, Builder, DType, FitConfig, Tensor};
+use serde_json::{json, Map, Value};
+
+#[derive(Parser, Debug)]
+#[command(name = "neos", version, about = "Asymptotic inference on pyhf JSON workspaces, printing JSON")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The pyhf JSON workspace.
+    workspace: PathBuf,
+    /// The measurement to use (default: the first).
+    #[arg(long)]
+    measurement: Option<String>,
+    /// Interpolation of normsys modifiers.
+    #[arg(long, value_enum, default_value = "code4")]
+    normsys_interpcode: NormsysArg,
+    /// Interpolation of histosys modifiers.
+    #[arg(long, value_enum, default_value = "code4p")]
+    histosys_interpcode: HistosysArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NormsysArg {
+    Code1,
+    Code4,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HistosysArg {
+    Code0,
+    Code2,
+    Code4p,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatArg {
+    Qtilde,
+    Q,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Observed and expected CLs at one POI value (like `pyhf cls`).
+    Cls {
+        #[command(flatten)]
+        common: Common,
+        /// The POI value to test.
+        #[arg(long, default_value_t = 1.0)]
+        poi_value: f64,
+        /// The test statistic.
+        #[arg(long, value_enum, default_value = "qtilde")]
+        test_stat: StatArg,
+    },
+    /// The discovery p-value p0 (q0 at μ = 0), observed and expected, and Z.
+    Significance {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The maximum-likelihood fit, with uncertainties from the inverse Hessian.
+    Fit {
+        #[command(flatten)]
+        common: Common,
+        /// Hold a parameter (a name from pyhf's par_names) at a value; repeatable.
+        #[arg(long = "fix", value_name = "NAME=VALUE")]
+        fix: Vec<String>,
+    },
+    /// Upper limits on the POI: where observed and expected CLs cross 1 − cl.
+    UpperLimit {
+        #[command(flatten)]
+        common: Common,
+        /// The confidence level.
+        #[arg(long, default_value_t = 0.95)]
+        cl: f64,
+    },
+}
+
+/// A workspace, its measurement and the interpolation codes.
+struct Loaded {
+    ws: Workspace,
+    measurement: Measurement,
+    normsys: NormSysCode,
+    histosys: HistoSysCode,
+}
+
+impl Loaded {
+    fn new(c: &Common) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(&c.workspace).map_err(|e| format!("reading {}: {e}", c.workspace.display()))?;
+        let ws = Workspace::from_json(&text).map_err(|e| format!("{}: {e}", c.workspace.display()))?;
+        let measurement = ws.measurement(c.measurement.as_deref()).map_err(|e| e.to_string())?.clone();
+        let normsys = match c.normsys_interpcode {
+            NormsysArg::Code1 => NormSysCode::Code1,
+            NormsysArg::Code4 => NormSysCode::Code4,
+        };
+        let histosys = match c.histosys_interpcode {
+            HistosysArg::Code0 => HistoSysCode::Code0,
+            HistosysArg::Code2 => HistoSysCode::Code2,
+            HistosysArg::Code4p => HistoSysCode::Code4p,
+        };
+        Ok(Loaded { ws, measurement, normsys, histosys })
+    }
+
+    fn model<'s>(&self, b: &'s Builder) -> neos::ir::Result<Model<'s>> {
+        Model::new(self.ws.spec(b, &self.measurement, self.normsys, self.histosys))
+    }
+
+    /// The observed data: main counts in the model's channel order, then the auxiliary data.
+    fn data(&self) -> Result<Vec<f64>, String> {
+        let b = Builder::new();
+        let model = self.model(&b).map_err(|e| e.to_string())?;
+        let mut data = self.ws.observed_main(&model.channels()).map_err(|e| e.to_string())?;
+        let aux = model.auxdata(DType::F64, &b).map_err(|e| e.to_string())?.id();
+        drop(model);
+        let g = b.finish().map_err(|e| e.to_string())?;
+        data.extend(eval(&g, &Bindings::new(), &[aux]).map_err(|e| e.to_string())?[0].iter());
+        Ok(data)
+    }
+}
+
+/// The model as a factory, for fits that rebuild it on their own builders.
+fn factory(l: &Loaded) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> neos::ir::Result<Model<'s>> + '_ {
+    move |sb, _| l.model(sb)
+}
+
+fn vector(v: &[f64]) -> ArrayD<f64> {
+    Array1::from(v.to_vec()).into_dyn()
+}
+
+fn scalar(v: &ArrayD<f64>) -> f64 {
+    v.iter().next().copied().unwrap_or(f64::NAN)
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn run(cli: Cli) -> Result<Value, String> {
+    match cli.command {
+        Command::Cls { common, poi_value, test_stat } => {
+            let l = Loaded::new(&common)?;
+            let data = l.data()?;
+            let factory = factory(&l);
+            let b = Builder::new();
+            let ids = {
+                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
+                let d = b.input("data", DType::F64, [data.len()]);
+                let stat = match test_stat {
+                    StatArg::Qtilde => TestStat::QTilde,
+                    StatArg::Q => TestStat::Q,
+                };
+                let h = inference.hypotest(b.scalar(poi_value, DType::F64), d, stat).map_err(err)?;
+                let ids: Vec<_> = std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect();
+                ids
+            };
+            let g = b.finish().map_err(err)?;
+            let v = eval(&g, &Bindings::new().with("data", vector(&data)), &ids).map_err(err)?;
+            let exp: Vec<f64> = v[1..].iter().map(scalar).collect();
+            Ok(json!({"CLs_obs": scalar(&v[0]), "CLs_exp": exp}))
+        }
+        Command::Significance { common } => {
+            let l = Loaded::new(&common)?;
+            let data = l.data()?;
+            let factory = factory(&l);
+            let b = Builder::new();
+            let ids = {
+                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
+                let d = b.input("data", DType::F64, [data.len()]);
+                let s = inference.significance(d).map_err(err)?;
+                let ids: Vec<_> =
+                    [s.p0_obs.id(), s.z_obs.id()].into_iter().chain(s.p0_exp.iter().map(|t| t.id())).collect();
+                ids
+            };
+            let g = b.finish().map_err(err)?;
+            let v = eval(&g, &Bindings::new().with("data", vector(&data)), &ids).map_err(err)?;
+            let exp: Vec<f64> = v[2..].iter().map(scalar).collect();
+            Ok(json!({"p0_obs": scalar(&v[0]), "p0_exp": exp, "Z_obs": scalar(&v[1])}))
+        }
+        Command::UpperLimit { common, cl } => {
+            let l = Loaded::new(&common)?;
+            let data = l.data()?;
+            let factory = factory(&l);
+            let b = Builder::new();
+            let (ids, max_mu) = {
+                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
+                let poi = inference.model().poi_index.unwrap_or(0);
+                let max_mu = inference.model().suggested_bounds()[poi].1;
+                let d = b.input("data", DType::F64, [data.len()]);
+                let h = inference.hypotest(b.knob("mu", DType::F64, 1.0), d, TestStat::QTilde).map_err(err)?;
+                let ids: Vec<_> = std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect();
+                (ids, max_mu)
+            };
+            let g = b.finish().map_err(err)?;
+            let cls_at = |mu: f64| {
+                let bindings = Bindings::new().with("data", vector(&data)).with("mu", ndarray::arr0(mu).into_dyn());
+                let v = eval(&g, &bindings, &ids)?;
+                Ok([scalar(&v[0]), scalar(&v[1]), scalar(&v[2]), scalar(&v[3]), scalar(&v[4]), scalar(&v[5])])
+            };
+            let limit = upper_limit(cls_at, cl, max_mu).map_err(err)?;
+            Ok(json!({"obs": limit.obs, "exp": limit.exp}))
+        }
+        Command::Fit { common, fix } => fit_command(&Loaded::new(&common)?, &fix),
+    }
+}
+
+/// The maximum-likelihood fit, reported by parameter name.
+fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
+    let data = l.data()?;
+    let probe = Builder::new();
+    let model = l.model(&probe).map_err(err)?;
+    let names = model.par_names();
+    let (mut init, bounds, mut fixed) = (model.suggested_init(), model.suggested_bounds(), model.suggested_fixed());
+    drop(model);
+    for f in fix {
+        let (name, value) = f.split_once('=').ok_or_else(|| format!("--fix: expected NAME=VALUE, found `{f}`"))?;
+        let i = names.iter().position(|n| n == name).ok_or_else(|| {
+            format!("--fix: expected one of the model's parameters ({}), found `{name}`", names.join(", "))
+        })?;
+        let v: f64 = value.parse().map_err(|_| format!("--fix {name}: expected a number, found `{value}`"))?;
+        if !(bounds[i].0 <= v && v <= bounds[i].1) {
+            return Err(format!("--fix {name}: expected a value within [{}, {}], found {v}", bounds[i].0, bounds[i].1));
+        }
+        init[i] = v;
+        fixed[i] = true;
+    }
+    let mut config = FitConfig::new(bounds.clone());
+    config.fixed = fixed.clone();
+    config.require_convergence = false;
+    let tolerance = config.tolerance;
+    // The fit, then −ln L with its gradient and Hessian at the result (to check convergence
+    // and for the uncertainties), on a graph of their own.
+    let b = Builder::new();
+    let theta_hat = {
+        let d = b.input("data", DType::F64, [data.len()]);
+        let t = fit(&b, b.constant(vector(&init), DType::F64), &[d], config, |sb, theta, xs| {
+            Ok(-l.model(sb)?.logpdf(theta, xs[0])?)
+        })
+        .map_err(err)?;
+        t.id()
+    };
+    let g = b.finish().map_err(err)?;
+    let bindings = Bindings::new().with("data", vector(&data));
+    let best: Vec<f64> = eval(&g, &bindings, &[theta_hat]).map_err(err)?[0].iter().copied().collect();
+    let c = Builder::new();
+    let ids = {
+        let theta = c.param("theta", DType::F64, [best.len()]);
+        let d = c.input("data", DType::F64, [data.len()]);
+        let nll = -l.model(&c).map_err(err)?.logpdf(theta, d).map_err(err)?;
+        let grad = grad_in(&c, nll, &[theta]).map_err(err)?[0];
+        let hess = hessian_in(&c, nll, theta).map_err(err)?;
+        [nll.id(), grad.id(), hess.id()]
+    };
+    let g = c.finish().map_err(err)?;
+    let v = eval(&g, &bindings.with("theta", vector(&best)), &ids).map_err(err)?;
+    let grad: Vec<f64> = v[1].iter().copied().collect();
+    let mut options = neos_runtime::FitOptions::new(best.len());
+    options.bounds = bounds;
+    options.fixed = fixed.clone();
+    let converged = neos_runtime::projected_gradient_norm(&best, &grad, &options) <= 100.0 * tolerance;
+    // Uncertainties: the square roots of the diagonal of the inverse Hessian over the free
+    // parameters; fixed parameters get 0.
+    let free: Vec<usize> = (0..best.len()).filter(|&i| !fixed[i]).collect();
+    let n = best.len();
+    let h: Vec<f64> = v[2].iter().copied().collect();
+    let block: Vec<f64> =
+        free.iter().flat_map(|&i| free.iter().map(move |&j| (i, j))).map(|(i, j)| h[i * n + j]).collect();
+    let inverse = neos_runtime::inverse(&block, free.len())
+        .map_err(|e| format!("uncertainties: the Hessian at the best fit: {e}"))?;
+    let mut sigma = vec![0.0; n];
+    for (a, &i) in free.iter().enumerate() {
+        sigma[i] = inverse[a * free.len() + a].sqrt();
+    }
+    let named = |values: &[f64]| {
+        Value::Object(names.iter().cloned().zip(values.iter().map(|v| json!(v))).collect::<Map<_, _>>())
+    };
+    Ok(json!({
+        "bestfit": named(&best),
+        "uncertainties": named(&sigma),
+        "twice_nll": 2.0 * scalar(&v[0]),
+        "converged": converged,
+    }))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.replace('\n', "; "));
+            ExitCode::FAILURE
+        }
+    }
+}
