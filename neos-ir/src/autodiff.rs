@@ -31,6 +31,11 @@ pub fn grad(graph: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Result<Vec<Nod
 
 /// [`grad`] inside a [`Builder`], for rules and custom operations that need derivatives.
 pub fn grad_in<'b>(b: &'b Builder, output: Tensor<'b>, wrt: &[Tensor<'b>]) -> Result<Vec<Tensor<'b>>> {
+    if let Some(e) = b.first_error() {
+        return Err(IrError::Autodiff {
+            message: format!("expected a graph without errors to differentiate, found: {e}"),
+        });
+    }
     if !output.shape().is_scalar() {
         return Err(IrError::Autodiff {
             message: format!("expected a scalar output to differentiate, found {}", output.ty()),

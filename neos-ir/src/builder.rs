@@ -72,6 +72,11 @@ impl Builder {
         !self.errors.borrow().is_empty()
     }
 
+    /// The first error met so far, if any.
+    pub fn first_error(&self) -> Option<IrError> {
+        self.errors.borrow().first().cloned()
+    }
+
     /// Read access to the graph built so far.
     pub fn graph(&self) -> Ref<'_, Graph> {
         self.graph.borrow()
