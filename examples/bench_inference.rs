@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use ndarray::{Array1, ArrayD};
-use neos::ir::histfactory::{Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec};
+use neos::ir::histfactory::neos_model;
 use neos::ir::inference::{Inference, TestStat};
 use neos::ir::{eval, grad_in, hessian_in, Bindings, Builder, DType, Graph, NodeId, Tensor};
 use neos_runtime::{minimize, FitOptions, Objective};
@@ -21,27 +21,6 @@ const YIELDS: [(&str, [f64; 4]); 4] = [
     ("bkg_up", [55.0, 33.0, 21.0, 9.0]),
     ("bkg_down", [45.0, 28.0, 19.0, 11.0]),
 ];
-
-fn neos_model<'s>(_: &'s Builder, t: &[Tensor<'s>]) -> neos::ir::Result<Model<'s>> {
-    let m = |name: &str, kind| Modifier { name: name.into(), kind };
-    Model::new(Spec {
-        channels: vec![Channel {
-            name: "singlechannel".into(),
-            samples: vec![
-                Sample { name: "signal".into(), nominal: t[0], modifiers: vec![m("mu", ModifierKind::NormFactor)] },
-                Sample {
-                    name: "background".into(),
-                    nominal: t[1],
-                    modifiers: vec![m("correlated_bkg_uncertainty", ModifierKind::HistoSys { hi: t[2], lo: t[3] })],
-                },
-            ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: NormSysCode::Code4,
-        histosys_code: HistoSysCode::Code4p,
-    })
-}
 
 fn bindings() -> Bindings {
     let mut b = Bindings::new();

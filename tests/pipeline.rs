@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ndarray::{ArrayD, IxDyn};
-use neos::ir::histfactory::{Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec};
+use neos::ir::histfactory::neos_model;
 use neos::ir::inference::Inference;
 use neos::ir::{eval, grad_in, Bindings, Builder, DType, Dim, Shape, Tensor, EVENTS};
 use serde_json::Value;
@@ -33,27 +33,6 @@ fn array(shape: &[usize], values: Vec<f64>) -> ArrayD<f64> {
 
 const BLOBS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
 const PARAMS: [&str; 5] = ["w1", "b1", "w2", "b2", "inner_edges"];
-
-fn neos_model<'s>(_: &'s Builder, t: &[Tensor<'s>]) -> neos::ir::Result<Model<'s>> {
-    let m = |name: &str, kind| Modifier { name: name.into(), kind };
-    Model::new(Spec {
-        channels: vec![Channel {
-            name: "singlechannel".into(),
-            samples: vec![
-                Sample { name: "signal".into(), nominal: t[0], modifiers: vec![m("mu", ModifierKind::NormFactor)] },
-                Sample {
-                    name: "background".into(),
-                    nominal: t[1],
-                    modifiers: vec![m("correlated_bkg_uncertainty", ModifierKind::HistoSys { hi: t[2], lo: t[3] })],
-                },
-            ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: NormSysCode::Code4,
-        histosys_code: HistoSysCode::Code4p,
-    })
-}
 
 #[test]
 fn pipeline_values_and_gradients() {

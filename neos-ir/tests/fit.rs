@@ -6,26 +6,13 @@
 // Test helpers panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
-use ndarray::{ArrayD, IxDyn};
+mod common;
+
+use common::{arr, floats, reference};
 use neos_ir::histfactory::{
     Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, ParameterConfig, Sample, Spec, Workspace,
 };
 use neos_ir::{eval, fit, gradcheck, Bindings, Builder, DType, FitConfig, GradCheck, Tensor};
-use serde_json::Value;
-
-fn reference(file: &str) -> Value {
-    let path = format!("{}/../../shared/reference/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
-}
-
-fn arr(values: &[f64]) -> ArrayD<f64> {
-    ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
-}
 
 /// −2 ln L of a workspace's model, built on the fit's own builder.
 fn twice_nll<'s>(

@@ -6,26 +6,15 @@
 // Test helpers panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{arr, floats, reference};
 use ndarray::{ArrayD, IxDyn};
 use neos_ir::histfactory::{
     histosys, normsys, Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
 };
 use neos_ir::{eval, gradcheck, Bindings, Builder, DType, GradCheck};
 use serde_json::Value;
-
-fn reference(file: &str) -> Value {
-    let path = format!("{}/../../shared/reference/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
-}
-
-fn arr(values: &[f64]) -> ArrayD<f64> {
-    ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
-}
 
 fn check(label: &str, found: &[f64], expected: &[f64], rtol: f64) {
     assert_eq!(found.len(), expected.len(), "{label}: lengths differ: {found:?} vs {expected:?}");
@@ -94,35 +83,12 @@ fn pyhf_workspaces_layout_data_and_likelihood() {
     }
 }
 
-/// The neos model: signal × μ plus a background with one histosys, yields as graph params so
-/// that gradients with respect to them can be taken.
+/// The neos model with its yields as graph params, so that gradients with respect to them can
+/// be taken.
 fn neos_model<'b>(b: &'b Builder, bins: usize) -> Model<'b> {
-    let p = |n: &str| b.param(n, DType::F64, [bins]);
-    let spec = Spec {
-        channels: vec![Channel {
-            name: "singlechannel".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: p("sig"),
-                    modifiers: vec![Modifier { name: "mu".into(), kind: ModifierKind::NormFactor }],
-                },
-                Sample {
-                    name: "background".into(),
-                    nominal: p("bkg_nominal"),
-                    modifiers: vec![Modifier {
-                        name: "correlated_bkg_uncertainty".into(),
-                        kind: ModifierKind::HistoSys { hi: p("bkg_up"), lo: p("bkg_down") },
-                    }],
-                },
-            ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: NormSysCode::default(),
-        histosys_code: HistoSysCode::default(),
-    };
-    Model::new(spec).unwrap()
+    let yields: Vec<_> =
+        ["sig", "bkg_nominal", "bkg_up", "bkg_down"].iter().map(|n| b.param(n, DType::F64, [bins])).collect();
+    neos_ir::histfactory::neos_model(b, &yields).unwrap()
 }
 
 fn neos_bindings(inputs: &Value) -> Bindings {

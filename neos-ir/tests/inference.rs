@@ -6,27 +6,12 @@
 // Test helpers panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
-use ndarray::{ArrayD, IxDyn};
-use neos_ir::histfactory::{
-    Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
-};
+mod common;
+
+use common::{arr, floats, reference};
+use neos_ir::histfactory::{neos_model, HistoSysCode, Model, NormSysCode, Workspace};
 use neos_ir::inference::{Inference, TestStat};
 use neos_ir::{eval, grad_in, Bindings, Builder, DType, Tensor};
-use serde_json::Value;
-
-fn reference(file: &str) -> Value {
-    let path = format!("{}/../../shared/reference/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
-}
-
-fn arr(values: &[f64]) -> ArrayD<f64> {
-    ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
-}
 
 fn close(label: &str, found: f64, expected: f64, rtol: f64) {
     assert!(
@@ -36,34 +21,6 @@ fn close(label: &str, found: f64, expected: f64, rtol: f64) {
 }
 
 const YIELDS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
-
-/// The neos model from its four yield arrays.
-fn neos_model<'s>(_: &'s Builder, t: &[Tensor<'s>]) -> neos_ir::Result<Model<'s>> {
-    Model::new(Spec {
-        channels: vec![Channel {
-            name: "singlechannel".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: t[0],
-                    modifiers: vec![Modifier { name: "mu".into(), kind: ModifierKind::NormFactor }],
-                },
-                Sample {
-                    name: "background".into(),
-                    nominal: t[1],
-                    modifiers: vec![Modifier {
-                        name: "correlated_bkg_uncertainty".into(),
-                        kind: ModifierKind::HistoSys { hi: t[2], lo: t[3] },
-                    }],
-                },
-            ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: NormSysCode::Code4,
-        histosys_code: HistoSysCode::Code4p,
-    })
-}
 
 #[test]
 fn neos_metrics_and_their_gradients() {
