@@ -9,7 +9,6 @@
 mod common;
 
 use common::{arr, floats, reference};
-use ndarray::{ArrayD, IxDyn};
 use neos_ir::histfactory::{
     histosys, normsys, Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
 };
