@@ -9,7 +9,7 @@
 use ndarray::{ArrayD, IxDyn};
 use neos::ir::histfactory::neos_model;
 use neos::ir::inference::Inference;
-use neos::ir::{eval, grad_in, Bindings, Builder, DType, Dim, Shape, Tensor, EVENTS};
+use neos::ir::{eval, grad_in, Bindings, Builder, DType, Dim, Shape, EVENTS};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -54,16 +54,7 @@ fn pipeline_values_and_gradients() {
         yields.push(out.hist(edges, bandwidth, false).neos_yields(out, scale));
         outputs.push(out);
     }
-    // neos's bce baseline: the sigmoid outputs fed as logits, signal labelled 1 and the three
-    // background blobs 0, averaged over all events: −ln σ(z) = softplus(−z) for the signal and
-    // −ln(1 − σ(z)) = softplus(z) for the rest. The blobs are equally large, so the mean over
-    // all events is the mean of the four per-blob means.
-    let per_blob: Vec<Tensor<'_>> = outputs
-        .iter()
-        .enumerate()
-        .map(|(k, z)| if k == 0 { (-*z).softplus().mean(&[0]) } else { z.softplus().mean(&[0]) })
-        .collect();
-    let bce = (per_blob[0] + per_blob[1] + per_blob[2] + per_blob[3]) / 4.0;
+    let bce = neos::ir::inference::bce(outputs[0], &outputs[1..]);
     let inference = Inference::new(&b, &neos_model, yields.clone()).unwrap();
     let metrics =
         [inference.neos_cls(1.0).unwrap(), inference.neos_discovery().unwrap(), inference.poi_uncert().unwrap(), bce];

@@ -55,7 +55,7 @@ pub struct Inference<'f, 'b> {
     model: Model<'b>,
     poi: usize,
     /// Restart fits from shifted starting points and keep the lowest minimum (see
-    /// [`FitConfig::restarts`]).
+    /// [`FitConfig::restarts`]); on by default for models of at most 8 parameters.
     pub restarts: bool,
     /// The fits' projected-gradient tolerance.
     pub tolerance: f64,
@@ -76,7 +76,9 @@ impl<'f, 'b> Inference<'f, 'b> {
         let poi = model
             .poi_index
             .ok_or_else(|| IrError::Name { message: "inference: expected a model with a poi, found none".into() })?;
-        Ok(Inference { b, factory, templates, model, poi, restarts: false, tolerance: 1e-9 })
+        // Restarts cost two fits per free parameter; small models (like neos's) can afford them.
+        let restarts = model.len() <= 8;
+        Ok(Inference { b, factory, templates, model, poi, restarts, tolerance: 1e-9 })
     }
 
     pub fn model(&self) -> &Model<'b> {
@@ -224,6 +226,20 @@ impl<'f, 'b> Inference<'f, 'b> {
             self.b.constant(Array1::from_shape_fn(p, |i| if i == self.poi { 1.0 } else { 0.0 }).into_dyn(), DType::F64);
         Ok(solve(self.b, h, e).index(0, self.poi).sqrt())
     }
+}
+
+/// neos's `bce` baseline (`neos.losses.bce`): the binary cross-entropy of the network outputs
+/// `z` taken as logits, signal labelled 1 and every background 0, averaged over all events:
+/// softplus(−z) for signal events and softplus(z) for background ones.
+pub fn bce<'b>(signal: Tensor<'b>, backgrounds: &[Tensor<'b>]) -> Tensor<'b> {
+    let b = signal.builder();
+    let mut total = (-signal).softplus().sum_all();
+    let mut count = b.count(signal, signal.dtype());
+    for z in backgrounds {
+        total = total + z.softplus().sum_all();
+        count = count + b.count(*z, z.dtype());
+    }
+    total / count
 }
 
 /// √q for q ≥ 0, written so that neither the value nor the gradient is NaN at q = 0.
