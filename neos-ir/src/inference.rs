@@ -85,6 +85,11 @@ impl<'f, 'b> Inference<'f, 'b> {
         &self.model
     }
 
+    /// The builder the inference adds its nodes to.
+    pub fn builder(&self) -> &'b Builder {
+        self.b
+    }
+
     /// The initial values, with the POI replaced by `poi` if given.
     fn init(&self, poi: Option<Tensor<'b>>) -> Tensor<'b> {
         let init = self.b.constant(Array1::from(self.model.suggested_init()).into_dyn(), DType::F64);

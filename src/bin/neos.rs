@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
 use neos::ir::inference::{upper_limit, Inference, TestStat};
-use neos::ir::{eval, fit, grad_in, hessian_in, Bindings, Builder, DType, FitConfig, Tensor};
+use neos::ir::{eval, fit, grad_in, hessian_in, Bindings, Builder, DType, FitConfig, Graph, NodeId, Tensor};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
@@ -156,62 +156,59 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The inference graph of a workspace: `outputs` adds the nodes to evaluate, given the
+/// inference and the observed data (an input named `data`). Returns the graph, their ids and
+/// the observed data.
+fn inference_graph(
+    l: &Loaded,
+    outputs: impl for<'b> FnOnce(&Inference<'_, 'b>, Tensor<'b>) -> neos::ir::Result<Vec<NodeId>>,
+) -> Result<(Graph, Vec<NodeId>, Vec<f64>), String> {
+    let data = l.data()?;
+    let factory = factory(l);
+    let b = Builder::new();
+    let ids = {
+        let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
+        let d = b.input("data", DType::F64, [data.len()]);
+        outputs(&inference, d).map_err(err)?
+    };
+    Ok((b.finish().map_err(err)?, ids, data))
+}
+
 fn run(cli: Cli) -> Result<Value, String> {
     match cli.command {
         Command::Cls { common, poi_value, test_stat } => {
-            let l = Loaded::new(&common)?;
-            let data = l.data()?;
-            let factory = factory(&l);
-            let b = Builder::new();
-            let ids = {
-                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
-                let d = b.input("data", DType::F64, [data.len()]);
-                let stat = match test_stat {
-                    StatArg::Qtilde => TestStat::QTilde,
-                    StatArg::Q => TestStat::Q,
-                };
-                let h = inference.hypotest(b.scalar(poi_value, DType::F64), d, stat).map_err(err)?;
-                let ids: Vec<_> = std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect();
-                ids
+            let stat = match test_stat {
+                StatArg::Qtilde => TestStat::QTilde,
+                StatArg::Q => TestStat::Q,
             };
-            let g = b.finish().map_err(err)?;
+            let (g, ids, data) = inference_graph(&Loaded::new(&common)?, |inference, d| {
+                let h = inference.hypotest(inference.builder().scalar(poi_value, DType::F64), d, stat)?;
+                Ok(std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect())
+            })?;
             let v = eval(&g, &Bindings::new().with("data", vector(&data)), &ids).map_err(err)?;
             let exp: Vec<f64> = v[1..].iter().map(scalar).collect();
             Ok(json!({"CLs_obs": scalar(&v[0]), "CLs_exp": exp}))
         }
         Command::Significance { common } => {
-            let l = Loaded::new(&common)?;
-            let data = l.data()?;
-            let factory = factory(&l);
-            let b = Builder::new();
-            let ids = {
-                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
-                let d = b.input("data", DType::F64, [data.len()]);
-                let s = inference.significance(d).map_err(err)?;
-                let ids: Vec<_> =
-                    [s.p0_obs.id(), s.z_obs.id()].into_iter().chain(s.p0_exp.iter().map(|t| t.id())).collect();
-                ids
-            };
-            let g = b.finish().map_err(err)?;
+            let (g, ids, data) = inference_graph(&Loaded::new(&common)?, |inference, d| {
+                let s = inference.significance(d)?;
+                Ok([s.p0_obs.id(), s.z_obs.id()].into_iter().chain(s.p0_exp.iter().map(|t| t.id())).collect())
+            })?;
             let v = eval(&g, &Bindings::new().with("data", vector(&data)), &ids).map_err(err)?;
             let exp: Vec<f64> = v[2..].iter().map(scalar).collect();
             Ok(json!({"p0_obs": scalar(&v[0]), "p0_exp": exp, "Z_obs": scalar(&v[1])}))
         }
         Command::UpperLimit { common, cl } => {
             let l = Loaded::new(&common)?;
-            let data = l.data()?;
-            let factory = factory(&l);
-            let b = Builder::new();
-            let (ids, max_mu) = {
-                let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
-                let poi = inference.model().poi_index.unwrap_or(0);
-                let max_mu = inference.model().suggested_bounds()[poi].1;
-                let d = b.input("data", DType::F64, [data.len()]);
-                let h = inference.hypotest(b.knob("mu", DType::F64, 1.0), d, TestStat::QTilde).map_err(err)?;
-                let ids: Vec<_> = std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect();
-                (ids, max_mu)
+            let max_mu = {
+                let probe = Builder::new();
+                let model = l.model(&probe).map_err(err)?;
+                model.suggested_bounds()[model.poi_index.unwrap_or(0)].1
             };
-            let g = b.finish().map_err(err)?;
+            let (g, ids, data) = inference_graph(&l, |inference, d| {
+                let h = inference.hypotest(inference.builder().knob("mu", DType::F64, 1.0), d, TestStat::QTilde)?;
+                Ok(std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect())
+            })?;
             let cls_at = |mu: f64| {
                 let bindings = Bindings::new().with("data", vector(&data)).with("mu", ndarray::arr0(mu).into_dyn());
                 let v = eval(&g, &bindings, &ids)?;
