@@ -1,0 +1,67 @@
+//! The histogram kernel against its scalar reference twin at awkward sizes (0, 1, 7, 63, 65,
+//! 1023 and several chunks), with reflection on and off; the edge and bandwidth derivatives
+//! against central differences of the reference counts; and thread-count independence.
+
+use neos_runtime::hist::{backward, forward, reference};
+
+/// Deterministic values spread over and beyond [0, 1].
+fn values(n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i * 7919 % 1000) as f64) / 800.0 - 0.1).collect()
+}
+
+const EDGES: [f64; 5] = [0.0, 0.2, 0.45, 0.7, 1.0];
+const ADJOINT: [f64; 4] = [0.7, -1.3, 2.1, 0.4];
+
+fn close(label: &str, a: f64, b: f64, rtol: f64, atol: f64) {
+    assert!((a - b).abs() <= atol + rtol * a.abs().max(b.abs()), "{label}: {a:e} vs {b:e}");
+}
+
+fn check(n: usize, h: f64, reflect: bool) {
+    let t = values(n);
+    let label = format!("n = {n}, h = {h}, reflect = {reflect}");
+    let counts = forward(&t, &EDGES, h, reflect);
+    let expected = reference::forward(&t, &EDGES, h, reflect);
+    for (j, (c, e)) in counts.iter().zip(&expected).enumerate() {
+        close(&format!("{label}: count {j}"), *c, *e, 1e-12, 1e-12);
+    }
+    let g = backward(&t, &EDGES, h, reflect, &ADJOINT);
+    let d_values = reference::d_values(&t, &EDGES, h, reflect, &ADJOINT);
+    for (i, (a, b)) in g.values.iter().zip(&d_values).enumerate() {
+        close(&format!("{label}: d value {i}"), *a, *b, 1e-12, 1e-12);
+    }
+    // Edges and bandwidth by central differences of the reference counts.
+    let loss = |edges: &[f64], h: f64| -> f64 {
+        reference::forward(&t, edges, h, reflect).iter().zip(ADJOINT).map(|(c, a)| c * a).sum()
+    };
+    let eps = 1e-6;
+    for k in 0..EDGES.len() {
+        let (mut up, mut down) = (EDGES, EDGES);
+        up[k] += eps;
+        down[k] -= eps;
+        let numeric = (loss(&up, h) - loss(&down, h)) / (2.0 * eps);
+        close(&format!("{label}: d edge {k}"), g.edges[k], numeric, 1e-6, 1e-7 * (n as f64 + 1.0));
+    }
+    let numeric = (loss(&EDGES, h + eps) - loss(&EDGES, h - eps)) / (2.0 * eps);
+    close(&format!("{label}: d bandwidth"), g.bandwidth, numeric, 1e-6, 1e-7 * (n as f64 + 1.0));
+}
+
+#[test]
+fn kernel_matches_its_reference_at_awkward_sizes() {
+    for n in [0, 1, 7, 63, 65, 1023, 2049] {
+        for reflect in [false, true] {
+            check(n, 0.09, reflect);
+        }
+    }
+    check(65, 0.5, true);
+    check(65, 1e-3, false);
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let t = values(5000);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| (forward(&t, &EDGES, 0.09, false), backward(&t, &EDGES, 0.09, false, &ADJOINT)))
+    };
+    assert_eq!(run(1), run(3));
+}
