@@ -5,6 +5,7 @@
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 
 pub mod fit;
+pub mod gemm;
 pub mod hist;
 pub mod linalg;
 

@@ -1,0 +1,66 @@
+//! The GEMM wrappers against the naive reference at awkward sizes, with every transpose
+//! variant, strided (non-contiguous) views, and α, β ≠ 1, 0.
+
+use ndarray::{s, Array2};
+use neos_runtime::gemm::{dgemm, reference, sgemm, Op};
+
+fn matrix(r: usize, c: usize, seed: usize) -> Array2<f64> {
+    Array2::from_shape_fn((r, c), |(i, j)| (((i * 31 + j * 17 + seed * 7) % 23) as f64 - 11.0) / 7.0)
+}
+
+/// A matrix stored with every other row and column in a larger one, so its view is strided.
+fn strided(r: usize, c: usize, seed: usize) -> Array2<f64> {
+    matrix(2 * r + 1, 2 * c + 1, seed)
+}
+
+#[test]
+fn every_variant_at_awkward_sizes() {
+    let sizes = [0, 1, 7, 63, 65];
+    for &m in &sizes {
+        for &k in &[1, 7, 65] {
+            for &n in &sizes {
+                for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T), (Op::T, Op::T)] {
+                    let a = if op_a == Op::N { matrix(m, k, 1) } else { matrix(k, m, 1) };
+                    let b = if op_b == Op::N { matrix(k, n, 2) } else { matrix(n, k, 2) };
+                    let c0 = matrix(m, n, 3);
+                    let mut c = c0.clone();
+                    dgemm(0.5, a.view(), op_a, b.view(), op_b, 2.0, c.view_mut()).unwrap();
+                    let expected = reference(a.view(), op_a, b.view(), op_b) * 0.5 + &c0 * 2.0;
+                    for (x, y) in c.iter().zip(expected.iter()) {
+                        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "{m}x{k}x{n} {op_a:?}{op_b:?}: {x} vs {y}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn strided_views_and_single_precision() {
+    let (m, k, n) = (33, 17, 9);
+    let a_big = strided(m, k, 4);
+    let b_big = strided(k, n, 5);
+    let (a, b) = (a_big.slice(s![..;2, ..;2]), b_big.slice(s![..;2, ..;2]));
+    assert_eq!(a.dim(), (m + 1, k + 1));
+    let mut c_big = Array2::<f64>::zeros((2 * (m + 1), 2 * (n + 1)));
+    let c = c_big.slice_mut(s![..;2, ..;2]);
+    dgemm(1.0, a, Op::N, b, Op::N, 0.0, c).unwrap();
+    let expected = reference(a, Op::N, b, Op::N);
+    for (x, y) in c_big.slice(s![..;2, ..;2]).iter().zip(expected.iter()) {
+        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()));
+    }
+    let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+    let mut c32 = Array2::<f32>::zeros((m + 1, n + 1));
+    sgemm(1.0, a32.view(), Op::N, b32.view(), Op::N, 0.0, c32.view_mut()).unwrap();
+    for (x, y) in c32.iter().zip(expected.iter()) {
+        assert!((*x as f64 - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn mismatched_shapes_are_errors() {
+    let (a, b) = (matrix(3, 4, 0), matrix(5, 2, 0));
+    let mut c = Array2::<f64>::zeros((3, 2));
+    let err = dgemm(1.0, a.view(), Op::N, b.view(), Op::N, 0.0, c.view_mut()).unwrap_err();
+    assert!(err.to_string().contains("found [3, 4] · [5, 2]"), "{err}");
+}
