@@ -1,5 +1,5 @@
-//! Matrix products for the network's layers, on ndarray views of any strides: C ← α·op(A)·op(B)
-//! + β·C with op the identity or the transpose. The backward pass of a dense layer needs
+//! Matrix products for the network's layers, on ndarray views of any strides:
+//! C ← α·op(A)·op(B) + β·C, with op the identity or the transpose. The backward pass of a dense layer needs
 //! Aᵀ·B (weight gradients) and A·Bᵀ (input gradients); transposing is a change of strides,
 //! so every variant is one call of matrixmultiply's kernel, which picks AVX2/FMA or AVX-512
 //! at run time and splits large products over the cores (its `threading` feature).
