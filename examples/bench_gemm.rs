@@ -6,32 +6,12 @@
 //! cargo run --release --example bench_gemm -- [--events N] [--width W] [--runs R]
 //! ```
 
-use std::time::Instant;
-
 use ndarray::Array2;
 use neos_runtime::gemm::{dgemm, sgemm, Op};
 
-fn arg(name: &str, default: usize) -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => {
-            args.get(i + 1).ok_or(format!("{name} expects a number"))?.parse().map_err(|e| format!("{name}: {e}"))
-        }
-        None => Ok(default),
-    }
-}
-
-fn median_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{arg, median_seconds};
 
 fn main() -> Result<(), String> {
     let (events, width, runs) = (arg("--events", 8000)?, arg("--width", 1024)?, arg("--runs", 11)?);

@@ -7,13 +7,15 @@
 //! cargo run --release --example bench_inference -- [--runs N]
 //! ```
 
-use std::time::Instant;
-
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::neos_model;
 use neos::ir::inference::{Inference, TestStat};
 use neos::ir::{eval, grad_in, hessian_in, Bindings, Builder, DType, Graph, NodeId, Tensor};
 use neos_runtime::{minimize, FitOptions, Objective};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{arg, median_seconds};
 
 const YIELDS: [(&str, [f64; 4]); 4] = [
     ("sig", [2.0, 4.0, 6.0, 3.0]),
@@ -28,19 +30,6 @@ fn bindings() -> Bindings {
         b.set(n, Array1::from(v.to_vec()).into_dyn());
     }
     b
-}
-
-/// The median time of `runs` calls of `f`, in microseconds.
-fn median_us(runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[times.len() / 2]
 }
 
 /// −ln L of the 4-bin model on fixed data, with gradient and Hessian, for the solver directly.
@@ -64,11 +53,8 @@ impl Objective for Nll {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let runs = match args.iter().position(|a| a == "--runs") {
-        Some(i) => args.get(i + 1).ok_or("--runs expects a number")?.parse()?,
-        None => 200,
-    };
+    let runs = arg("--runs", 200)?;
+    let median_us = |runs: usize, f: &mut dyn FnMut()| median_seconds(runs, f) * 1e6;
     // The metric graphs.
     let b = Builder::new();
     let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|(n, _)| b.param(n, DType::F64, [4])).collect();
@@ -93,19 +79,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut value_and_grad = vec![cls_id];
     value_and_grad.extend(&grad_ids);
 
-    let t_cls = median_us(runs, || {
+    let t_cls = median_us(runs, &mut || {
         let _ = eval(&graph, &data, &[cls_id]);
     });
-    let t_grad = median_us(runs, || {
+    let t_grad = median_us(runs, &mut || {
         let _ = eval(&graph, &data, &value_and_grad);
     });
-    let t_hypotest = median_us(runs, || {
+    let t_hypotest = median_us(runs, &mut || {
         let _ = eval(&graph, &data, &hypotest_ids);
     });
-    let t_cls_single = median_us(runs, || {
+    let t_cls_single = median_us(runs, &mut || {
         let _ = eval(&graph, &data, &single_start_ids[..1]);
     });
-    let t_hypotest_single = median_us(runs, || {
+    let t_hypotest_single = median_us(runs, &mut || {
         let _ = eval(&graph, &data, &single_start_ids[1..]);
     });
 

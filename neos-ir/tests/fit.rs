@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{arr, floats, reference};
+use common::{arr, floats, reference, template_bindings, TEMPLATES};
 use neos_ir::histfactory::{
     Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, ParameterConfig, Sample, Spec, Workspace,
 };
@@ -118,18 +118,6 @@ fn templated_spec<'b>(t: &[Tensor<'b>]) -> Spec<'b> {
     }
 }
 
-const TEMPLATES: [(&str, &[f64]); 9] = [
-    ("sig", &[2.0, 5.0, 9.0]),
-    ("sig_stat", &[0.4, 0.6, 0.9]),
-    ("bkg", &[12.0, 20.0, 22.0]),
-    ("bkg_hi", &[13.0, 21.5, 22.5]),
-    ("bkg_lo", &[11.5, 18.0, 21.0]),
-    ("k_hi", &[1.08]),
-    ("k_lo", &[0.94]),
-    ("bkg_unc", &[2.0, 3.0, 2.5]),
-    ("bkg_stat", &[1.0, 1.2, 1.5]),
-];
-
 /// The gradient of Σ cᵢ θ̂ᵢ + the NLL at θ̂ with respect to every template and the data, by
 /// the implicit rule, against finite differences of re-solved fits.
 fn check_implicit_gradient(main_data: &[f64], mu_fixed: Option<f64>, expect_mu_at_bound: bool) {
@@ -171,10 +159,7 @@ fn check_implicit_gradient(main_data: &[f64], mu_fixed: Option<f64>, expect_mu_a
     b.output("theta_hat", theta_hat);
     drop(model);
     let g = b.finish().unwrap();
-    let mut bindings = Bindings::new().with("main", arr(main_data));
-    for (n, v) in TEMPLATES {
-        bindings.set(n, if v.len() == 1 { ndarray::arr0(v[0]).into_dyn() } else { arr(v) });
-    }
+    let bindings = template_bindings().with("main", arr(main_data));
     let fitted = eval(&g, &bindings, &[g.output("theta_hat").unwrap()]).unwrap().remove(0);
     let mu_hat = fitted[[poi]];
     assert_eq!(mu_hat == 0.0, expect_mu_at_bound, "μ̂ = {mu_hat} ({fitted})");

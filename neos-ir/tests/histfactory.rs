@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{arr, floats, reference};
+use common::{arr, floats, reference, template_bindings};
 use neos_ir::histfactory::{
     histosys, normsys, Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
 };
@@ -400,17 +400,7 @@ fn every_modifier_is_differentiable_in_its_templates() {
     let g = b.finish().unwrap();
     let theta0 = [0.3, 1.01, 1.2, -0.4, 0.9, 1.1, 1.05, 0.97, 1.02, 0.95, 1.03, 1.01, 0.98];
     assert_eq!(theta0.len(), n_params);
-    let bindings = Bindings::new()
-        .with("theta", arr(&theta0))
-        .with("sig", arr(&[2.0, 5.0, 9.0]))
-        .with("k_hi", ndarray::arr0(1.08).into_dyn())
-        .with("k_lo", ndarray::arr0(0.94).into_dyn())
-        .with("sig_stat", arr(&[0.4, 0.6, 0.9]))
-        .with("bkg", arr(&[12.0, 20.0, 22.0]))
-        .with("bkg_hi", arr(&[13.0, 21.5, 22.5]))
-        .with("bkg_lo", arr(&[11.5, 18.0, 21.0]))
-        .with("bkg_unc", arr(&[2.0, 3.0, 2.5]))
-        .with("bkg_stat", arr(&[1.0, 1.2, 1.5]));
+    let bindings = template_bindings().with("theta", arr(&theta0));
     let wrt = ["theta", "sig", "k_hi", "k_lo", "sig_stat", "bkg", "bkg_hi", "bkg_lo", "bkg_unc", "bkg_stat"];
     let opts = GradCheck { eps: 1e-6, rtol: 1e-6, atol: 1e-7 };
     let report = gradcheck(&g, g.output("logpdf").unwrap(), &wrt, &bindings, opts).unwrap();

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use ndarray::{ArrayD, IxDyn};
+use neos_ir::Bindings;
 use serde_json::Value;
 
 /// A reference file from ../shared/reference/ (beside the repository).
@@ -21,4 +22,28 @@ pub fn floats(v: &Value) -> Vec<f64> {
 /// A vector as a one-dimensional array.
 pub fn arr(values: &[f64]) -> ArrayD<f64> {
     ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap()
+}
+
+/// Templates of a three-bin model with every kind of uncertainty: signal and its MC
+/// uncertainty, background with up/down templates, normsys factors (scalars), a shapesys
+/// uncertainty and the background's MC uncertainty.
+pub const TEMPLATES: [(&str, &[f64]); 9] = [
+    ("sig", &[2.0, 5.0, 9.0]),
+    ("sig_stat", &[0.4, 0.6, 0.9]),
+    ("bkg", &[12.0, 20.0, 22.0]),
+    ("bkg_hi", &[13.0, 21.5, 22.5]),
+    ("bkg_lo", &[11.5, 18.0, 21.0]),
+    ("k_hi", &[1.08]),
+    ("k_lo", &[0.94]),
+    ("bkg_unc", &[2.0, 3.0, 2.5]),
+    ("bkg_stat", &[1.0, 1.2, 1.5]),
+];
+
+/// [`TEMPLATES`] bound by name, one-value templates as scalars.
+pub fn template_bindings() -> Bindings {
+    let mut bindings = Bindings::new();
+    for (n, v) in TEMPLATES {
+        bindings.set(n, if v.len() == 1 { ndarray::arr0(v[0]).into_dyn() } else { arr(v) });
+    }
+    bindings
 }
