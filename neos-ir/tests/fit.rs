@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{arr, floats, reference, template_bindings, TEMPLATES};
+use common::{arr, floats, lumi_config, reference, template_bindings, TEMPLATES};
 use neos_ir::histfactory::{
-    Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, ParameterConfig, Sample, Spec, Workspace,
+    Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
 };
 use neos_ir::{eval, fit, gradcheck, Bindings, Builder, DType, FitConfig, GradCheck, Tensor};
 
@@ -107,12 +107,7 @@ fn templated_spec<'b>(t: &[Tensor<'b>]) -> Spec<'b> {
             ],
         }],
         poi: Some("mu".into()),
-        parameters: vec![ParameterConfig {
-            name: "lumi".into(),
-            auxdata: Some(vec![1.0]),
-            sigmas: Some(vec![0.05]),
-            ..Default::default()
-        }],
+        parameters: vec![lumi_config()],
         normsys_code: NormSysCode::Code4,
         histosys_code: HistoSysCode::Code4p,
     }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{arr, floats, reference, template_bindings};
+use common::{arr, floats, lumi_config, reference, template_bindings};
 use neos_ir::histfactory::{
     histosys, normsys, Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
 };
@@ -380,12 +380,7 @@ fn every_modifier_is_differentiable_in_its_templates() {
                 ],
             }],
             poi: Some("mu".into()),
-            parameters: vec![neos_ir::histfactory::ParameterConfig {
-                name: "lumi".into(),
-                auxdata: Some(vec![1.0]),
-                sigmas: Some(vec![0.05]),
-                ..Default::default()
-            }],
+            parameters: vec![lumi_config()],
             normsys_code: NormSysCode::Code4,
             histosys_code: HistoSysCode::Code4p,
         };

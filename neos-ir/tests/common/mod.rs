@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use ndarray::{ArrayD, IxDyn};
+use neos_ir::histfactory::ParameterConfig;
 use neos_ir::Bindings;
 use serde_json::Value;
 
@@ -46,4 +47,9 @@ pub fn template_bindings() -> Bindings {
         bindings.set(n, if v.len() == 1 { ndarray::arr0(v[0]).into_dyn() } else { arr(v) });
     }
     bindings
+}
+
+/// The measurement config of a luminosity known to 5%.
+pub fn lumi_config() -> ParameterConfig {
+    ParameterConfig { name: "lumi".into(), auxdata: Some(vec![1.0]), sigmas: Some(vec![0.05]), ..Default::default() }
 }
