@@ -4,10 +4,12 @@
 //!
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 
+pub mod error;
 pub mod fit;
 pub mod gemm;
 pub mod hist;
 pub mod linalg;
 
+pub use error::RunError;
 pub use fit::{minimize, projected_gradient_norm, FitOptions, FitResult, Objective, StopReason};
 pub use linalg::{cholesky, cholesky_solve, inverse, solve, LinalgError, Lu};
