@@ -9,6 +9,7 @@ pub mod fit;
 pub mod gemm;
 pub mod hist;
 pub mod linalg;
+pub mod train
 
 pub use error::RunError;
 pub use fit::{minimize, projected_gradient_norm, FitOptions, FitResult, Objective, StopReason};

@@ -1,0 +1,71 @@
+//! Training a compiled analysis: the [`Analysis`] trait that `neos!` implements for each
+//! analysis type, Adam, seeded batches, the training loop with test-set metrics, best-model
+//! selection, checkpoints that resume exactly, and the run log.
+
+mod adam;
+mod checkpoint;
+mod data;
+mod log;
+mod trainer;
+
+pub use adam::{Adam, AdamState};
+pub use checkpoint::Checkpoint;
+pub use data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
+pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
+pub use trainer::{resume, train, TrainConfig, TrainError};
+
+use ndarray::ArrayView2;
+
+use crate::error::RunError;
+
+/// What the trainer needs from a compiled analysis.
+pub trait Analysis {
+    /// The event samples (the analysis inputs) as (name, feature count), in declaration order.
+    fn samples(&self) -> Vec<(String, usize)>;
+    /// Total number of trainable scalars (all parameters flattened in declaration order).
+    fn param_count(&self) -> usize;
+    /// Initial parameters from a seed (Glorot-normal weights like jax's stax, zero biases, ...).
+    fn init(&self, seed: u64) -> Vec<f64>;
+    /// The objectives it can be trained on, e.g. ["cls", "discovery", "poi_uncert", "bce"].
+    fn objectives(&self) -> Vec<String>;
+    /// Loss and gradient of `objective` at `params` on one batch: one row-major [events, features]
+    /// view per sample (all with the same number of events), with run-time knobs by name (knobs not
+    /// given take their defaults).
+    fn value_and_grad(
+        &mut self,
+        objective: &str,
+        params: &[f64],
+        batch: &[ArrayView2<'_, f64>],
+        knobs: &[(String, f64)],
+    ) -> Result<(f64, Vec<f64>), RunError>;
+    /// Names of the reported metrics, e.g. ["cls", "discovery", "poi_uncert"].
+    fn metric_names(&self) -> Vec<String>;
+    fn metrics(
+        &mut self,
+        params: &[f64],
+        batch: &[ArrayView2<'_, f64>],
+        knobs: &[(String, f64)],
+    ) -> Result<Vec<f64>, RunError>;
+    /// Named vectors derived from the parameters worth logging each step (e.g. ("edges", bin edges)).
+    fn report(&self, params: &[f64]) -> Vec<(String, Vec<f64>)>;
+
+    /// Mutable state carried between calls that changes results, such as the fits' warm starts.
+    /// Checkpoints save it and [`resume`] restores it, so that a resumed run is bit-identical to
+    /// an uninterrupted one; the trainer reads it after every step, so keep it small. Analyses
+    /// without such state keep the default (none).
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Restores what [`Analysis::state`] returned.
+    fn set_state(&mut self, state: &[f64]) -> Result<(), RunError> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::new(
+                "set_state",
+                format!("expected no state for an analysis without any, found {} values", state.len()),
+            ))
+        }
+    }
+}
