@@ -15,6 +15,7 @@ mod graph;
 mod hist;
 mod infer;
 pub mod inference;
+pub mod lang;
 mod op;
 mod print;
 pub mod simplify;

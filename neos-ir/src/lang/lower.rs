@@ -1,0 +1,933 @@
+//! Lowering: an [`Analysis`] description becomes one graph built with the [`Builder`] and the
+//! library's HEP functions — networks are matmuls and activations, `hist` is the KDE node
+//! with neos's yield transform, the model is a [`histfactory::Model`], and the statistics are
+//! [`Inference::neos_cls`], [`Inference::neos_discovery`], [`Inference::poi_uncert`] and
+//! [`inference::bce`]. Then every objective is differentiated with respect to every parameter.
+//!
+//! Shapes are checked here, before each builder call, so that every problem becomes a
+//! [`Diagnostic`] at the element it is about; an element that failed is poisoned, and what
+//! depends on it is skipped rather than reported again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use ndarray::Array1;
+
+use super::desc::{
+    Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, ModifierKind, Param, ParamKind, Stat, UnaryFn,
+};
+use crate::autodiff::grad_in;
+use crate::builder::{Builder, Tensor};
+use crate::error::{IrError, Result};
+use crate::graph::Graph;
+use crate::histfactory::{self, Channel, Model, Modifier, Sample, Spec};
+use crate::inference::{self, Inference};
+use crate::types::{DType, Dim, Shape, EVENTS};
+
+/// One problem with a description, at the element it is about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub at: Loc,
+    pub message: String,
+}
+
+/// Every problem found while lowering, in the order found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LangError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LangError {
+    pub fn one(at: Loc, message: impl Into<String>) -> Self {
+        LangError { diagnostics: vec![Diagnostic { at, message: message.into() }] }
+    }
+}
+
+impl fmt::Display for LangError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(&d.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LangError {}
+
+/// A parameter leaf of the lowered graph: its name (`nn_w0`), the declaration it belongs to,
+/// its shape and how it starts. The flat parameter vector is these leaves in this order,
+/// each row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamLeaf {
+    pub name: String,
+    pub param: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+impl ParamLeaf {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Bin edges to report: fixed outer edges and, when trainable, the leaf holding the inner ones
+/// (repaired as [`Builder::neos_edges`] does); `edges` are the declared (initial) edges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgesInfo {
+    pub name: String,
+    pub edges: Vec<f64>,
+    pub leaf: Option<String>,
+}
+
+/// A network on its own: a graph with the same parameter leaves (so it takes the same flat
+/// parameter vector), one input `x` of shape `[events, inputs]` and one output `y`.
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub name: String,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub graph: Graph,
+}
+
+/// The lowered analysis.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub name: String,
+    /// Before autodiff: the values of the `let`s, the losses and the metrics.
+    pub lowered: Graph,
+    /// `lowered` plus the gradient of every loss with respect to every parameter leaf.
+    pub graph: Graph,
+    pub inputs: Vec<(String, usize)>,
+    pub knobs: Vec<(String, f64)>,
+    pub params: Vec<ParamLeaf>,
+    pub objectives: Vec<String>,
+    pub metrics: Vec<String>,
+    /// The `let` bindings, each an output (see [`value_output`]).
+    pub values: Vec<String>,
+    pub edges: Vec<EdgesInfo>,
+    pub networks: Vec<Network>,
+}
+
+/// The output holding objective `o`.
+pub fn loss_output(objective: &str) -> String {
+    format!("loss_{objective}")
+}
+
+/// The output holding d(objective)/d(leaf).
+pub fn grad_output(objective: &str, leaf: &str) -> String {
+    format!("grad_{objective}_{leaf}")
+}
+
+pub fn metric_output(metric: &str) -> String {
+    format!("metric_{metric}")
+}
+
+/// The output holding the value of a `let` binding.
+pub fn value_output(binding: &str) -> String {
+    format!("value_{binding}")
+}
+
+/// The output holding the (repaired) edges of a bin-edges parameter.
+pub fn edges_output(param: &str) -> String {
+    format!("edges_{param}")
+}
+
+impl Lowered {
+    /// The number of parameters, flattened.
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(ParamLeaf::len).sum()
+    }
+
+    /// The entry points a program of this graph needs, as (entry name, outputs):
+    /// `loss_<o>` (the loss alone) and `value_and_grad_<o>` (the loss then one gradient per
+    /// parameter leaf, in layout order) per objective, `metrics`, and `values` (the `let`s and
+    /// the bin edges).
+    pub fn entries(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for o in &self.objectives {
+            out.push((format!("loss_{o}"), vec![loss_output(o)]));
+            let mut outputs = vec![loss_output(o)];
+            outputs.extend(self.params.iter().map(|p| grad_output(o, &p.name)));
+            out.push((format!("value_and_grad_{o}"), outputs));
+        }
+        out.push(("metrics".into(), self.metrics.iter().map(|m| metric_output(m)).collect()));
+        let mut values: Vec<String> = self.values.iter().map(|v| value_output(v)).collect();
+        values.extend(self.edges.iter().map(|e| edges_output(&e.name)));
+        out.push(("values".into(), values));
+        out
+    }
+}
+
+/// What a name in scope stands for.
+#[derive(Clone, Copy)]
+enum Binding<'b> {
+    Tensor(Tensor<'b>),
+    Network(usize),
+    /// Its definition failed; uses are skipped silently (the failure was reported).
+    Poisoned,
+}
+
+struct Lowering<'a, 'b> {
+    b: &'b Builder,
+    analysis: &'a Analysis,
+    scope: HashMap<String, Binding<'b>>,
+    networks: Vec<(&'a str, &'a Mlp, Vec<Tensor<'b>>)>,
+    errors: Vec<Diagnostic>,
+}
+
+/// Lowers a description to its graphs; see the module docs.
+pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
+    let b = Builder::new();
+    let mut l = Lowering { b: &b, analysis, scope: HashMap::new(), networks: Vec::new(), errors: Vec::new() };
+    let mut names: BTreeMap<String, Loc> = BTreeMap::new();
+    let mut declare = |l: &mut Lowering<'_, '_>, name: &str, at: Loc| {
+        if names.insert(name.to_string(), at).is_some() {
+            l.error(at, format!("expected a new name, found `{name}` declared twice"));
+            false
+        } else {
+            true
+        }
+    };
+    let mut inputs = Vec::new();
+    for input in &analysis.inputs {
+        if input.features == 0 {
+            l.error(input.at, format!("input `{}`: expected at least one feature, found 0", input.name));
+        }
+        if declare(&mut l, &input.name, input.at) {
+            let t = b.input(&input.name, DType::F64, Shape::new([EVENTS, Dim::Fixed(input.features.max(1))]));
+            l.scope.insert(input.name.clone(), Binding::Tensor(t));
+            inputs.push((input.name.clone(), input.features));
+        }
+    }
+    let mut knobs = Vec::new();
+    for knob in &analysis.knobs {
+        if !knob.default.is_finite() {
+            l.error(knob.at, format!("knob `{}`: expected a finite default, found {}", knob.name, knob.default));
+        }
+        if declare(&mut l, &knob.name, knob.at) {
+            let t = b.knob(&knob.name, DType::F64, knob.default);
+            l.scope.insert(knob.name.clone(), Binding::Tensor(t));
+            knobs.push((knob.name.clone(), knob.default));
+        }
+    }
+    let mut leaves: Vec<ParamLeaf> = Vec::new();
+    let mut leaf_tensors: Vec<Tensor<'_>> = Vec::new();
+    let mut edges_info = Vec::new();
+    let mut edge_tensors = Vec::new();
+    for param in &analysis.params {
+        if !declare(&mut l, &param.name, param.at) {
+            continue;
+        }
+        let before = leaves.len();
+        let binding = l.param(param, &mut leaves);
+        // Network leaves (`nn_w0`, …) share the namespace of declared names.
+        for leaf in &leaves[before..] {
+            if leaf.name != param.name {
+                declare(&mut l, &leaf.name, param.at);
+            }
+        }
+        for leaf in &leaves[before..] {
+            leaf_tensors.push(b.leaf(&leaf.name).unwrap_or_else(|| b.scalar(0.0, DType::F64)));
+        }
+        if let (ParamKind::BinEdges { edges, trainable }, Binding::Tensor(t)) = (&param.kind, binding) {
+            edges_info.push(EdgesInfo {
+                name: param.name.clone(),
+                edges: edges.clone(),
+                leaf: trainable.then(|| param.name.clone()),
+            });
+            edge_tensors.push(t);
+        }
+        l.scope.insert(param.name.clone(), binding);
+    }
+    let mut values = Vec::new();
+    let mut value_tensors = Vec::new();
+    for binding in &analysis.lets {
+        let declared = declare(&mut l, &binding.name, binding.at);
+        let t = l.expr(&binding.value);
+        if declared {
+            l.scope.insert(binding.name.clone(), t.map_or(Binding::Poisoned, Binding::Tensor));
+            if let Some(t) = t {
+                values.push(binding.name.clone());
+                value_tensors.push(t);
+            }
+        }
+    }
+    let stats = l.statistics();
+    if !l.errors.is_empty() {
+        return Err(LangError { diagnostics: l.errors });
+    }
+    if let Some(e) = b.first_error() {
+        return Err(LangError::one(analysis.at, format!("building the graph: {e}")));
+    }
+    let Some((objectives, metrics)) = stats else {
+        return Err(LangError::one(analysis.at, "expected a model, objectives and metrics that lower, found none"));
+    };
+    let ir = |e: IrError| LangError::one(analysis.at, format!("building the graph: {e}"));
+    for (name, t) in values.iter().zip(&value_tensors) {
+        b.output(&value_output(name), *t);
+    }
+    for (info, t) in edges_info.iter().zip(&edge_tensors) {
+        b.output(&edges_output(&info.name), *t);
+    }
+    for (name, t) in &objectives {
+        b.output(&loss_output(name), *t);
+    }
+    for (name, t) in &metrics {
+        b.output(&metric_output(name), *t);
+    }
+    let lowered = b.graph().clone();
+    for (name, loss) in &objectives {
+        if leaf_tensors.is_empty() {
+            break;
+        }
+        let grads = grad_in(&b, *loss, &leaf_tensors).map_err(ir)?;
+        for (leaf, g) in leaves.iter().zip(grads) {
+            b.output(&grad_output(name, &leaf.name), g);
+        }
+    }
+    let network_graphs = l.network_graphs(&leaves).map_err(ir)?;
+    let objective_names: Vec<String> = objectives.iter().map(|(n, _)| n.clone()).collect();
+    let metric_names: Vec<String> = metrics.iter().map(|(n, _)| n.clone()).collect();
+    drop((l, objectives, metrics, leaf_tensors, value_tensors, edge_tensors));
+    let graph = b.finish().map_err(ir)?;
+    check_output_names(&graph, analysis.at)?;
+    Ok(Lowered {
+        name: analysis.name.clone(),
+        lowered,
+        graph,
+        inputs,
+        knobs,
+        params: leaves,
+        objectives: objective_names,
+        metrics: metric_names,
+        values,
+        edges: edges_info,
+        networks: network_graphs,
+    })
+}
+
+/// Output names become Rust identifiers of generated structs, so two outputs of one name (say
+/// `grad_a_b_c` from objective `a_b` and leaf `c`, and from `a` and `b_c`) must not arise.
+fn check_output_names(graph: &Graph, at: Loc) -> std::result::Result<(), LangError> {
+    let mut seen = BTreeMap::new();
+    for (name, _) in graph.outputs() {
+        if seen.insert(name.clone(), ()).is_some() {
+            return Err(LangError::one(
+                at,
+                format!("expected distinct output names, found `{name}` twice (rename an objective or parameter)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<'a, 'b> Lowering<'a, 'b> {
+    fn error(&mut self, at: Loc, message: String) {
+        self.errors.push(Diagnostic { at, message });
+    }
+
+    /// Declares a parameter's leaves and returns what its name stands for.
+    fn param(&mut self, param: &'a Param, leaves: &mut Vec<ParamLeaf>) -> Binding<'b> {
+        let b = self.b;
+        let name = &param.name;
+        let mut leaf = |leaf: String, shape: Vec<usize>, init: Init| {
+            let t = b.param(&leaf, DType::F64, Shape::fixed(&shape));
+            leaves.push(ParamLeaf { name: leaf, param: name.clone(), shape, init });
+            t
+        };
+        match &param.kind {
+            ParamKind::Mlp(mlp) => {
+                if mlp.sizes.len() < 2 || mlp.sizes.contains(&0) {
+                    self.error(
+                        param.at,
+                        format!(
+                            "network `{name}`: expected at least an input and an output size, all positive, found {:?}",
+                            mlp.sizes
+                        ),
+                    );
+                    return Binding::Poisoned;
+                }
+                let mut layers = Vec::new();
+                for (k, w) in mlp.sizes.windows(2).enumerate() {
+                    let (fan_in, fan_out) = (w[0], w[1]);
+                    layers.push(leaf(
+                        format!("{name}_w{k}"),
+                        vec![fan_in, fan_out],
+                        Init::GlorotNormal { fan_in, fan_out },
+                    ));
+                    layers.push(leaf(format!("{name}_b{k}"), vec![fan_out], Init::Normal { std: 1e-2 }));
+                }
+                self.networks.push((name, mlp, layers));
+                Binding::Network(self.networks.len() - 1)
+            }
+            ParamKind::Array { shape, init } => {
+                if let Init::Values(v) = init {
+                    let n: usize = shape.iter().product();
+                    if v.len() != n {
+                        self.error(
+                            param.at,
+                            format!(
+                                "parameter `{name}`: expected {n} initial values for shape {shape:?}, found {}",
+                                v.len()
+                            ),
+                        );
+                        return Binding::Poisoned;
+                    }
+                }
+                Binding::Tensor(leaf(name.clone(), shape.clone(), init.clone()))
+            }
+            ParamKind::BinEdges { edges, trainable } => {
+                if edges.len() < 2 {
+                    self.error(param.at, format!("bin edges `{name}`: expected at least one bin, found none"));
+                    return Binding::Poisoned;
+                }
+                if let Some(k) = (1..edges.len()).find(|&k| !(edges[k] > edges[k - 1]) || !edges[k].is_finite()) {
+                    self.error(
+                        param.at,
+                        format!(
+                            "bin edges `{name}`: expected finite increasing edges, found {} after {}",
+                            edges[k],
+                            edges[k - 1]
+                        ),
+                    );
+                    return Binding::Poisoned;
+                }
+                let (lo, hi) = (edges[0], edges[edges.len() - 1]);
+                if *trainable {
+                    if edges.len() < 3 {
+                        self.error(
+                            param.at,
+                            format!("bin edges `{name}`: expected at least 2 bins to train the inner edges, found 1"),
+                        );
+                        return Binding::Poisoned;
+                    }
+                    let inner = edges[1..edges.len() - 1].to_vec();
+                    let t = leaf(name.clone(), vec![inner.len()], Init::Values(inner));
+                    Binding::Tensor(b.neos_edges(t, lo, hi))
+                } else {
+                    Binding::Tensor(b.constant(Array1::from(edges.clone()).into_dyn(), DType::F64))
+                }
+            }
+        }
+    }
+
+    /// Lowers an expression; `None` when it (or something it uses) failed.
+    fn expr(&mut self, e: &Expr) -> Option<Tensor<'b>> {
+        let b = self.b;
+        let at = e.at;
+        match &e.kind {
+            ExprKind::Num(v) => Some(b.scalar(*v, DType::F64)),
+            ExprKind::Array(v) => {
+                if v.is_empty() {
+                    self.error(at, "expected an array of at least one number, found `[]`".into());
+                    return None;
+                }
+                Some(b.constant(Array1::from(v.clone()).into_dyn(), DType::F64))
+            }
+            ExprKind::Var(name) => match self.scope.get(name) {
+                Some(Binding::Tensor(t)) => Some(*t),
+                Some(Binding::Poisoned) => None,
+                Some(Binding::Network(_)) => {
+                    self.error(at, format!("expected a value, found the network `{name}` (apply it: `{name}(x)`)"));
+                    None
+                }
+                None => {
+                    self.error(at, format!("expected a defined name, found `{name}`"));
+                    None
+                }
+            },
+            ExprKind::Apply { net, arg } => {
+                let x = self.expr(arg);
+                let index = match self.scope.get(net.as_str()) {
+                    Some(Binding::Network(i)) => *i,
+                    Some(Binding::Poisoned) => return None,
+                    Some(Binding::Tensor(_)) => {
+                        self.error(at, format!("expected a network to apply, found the value `{net}`"));
+                        return None;
+                    }
+                    None => {
+                        self.error(at, format!("expected a network, found the undefined name `{net}`"));
+                        return None;
+                    }
+                };
+                let x = x?;
+                let (_, mlp, layers) = &self.networks[index];
+                let width = mlp.sizes[0];
+                match x.shape().dims() {
+                    [_, Dim::Fixed(n)] if *n == width => {}
+                    _ => {
+                        let found = x.shape();
+                        self.error(
+                            at,
+                            format!("network `{net}`: expected an input of shape [n, {width}], found {found}"),
+                        );
+                        return None;
+                    }
+                }
+                Some(apply_mlp(mlp, layers, x))
+            }
+            ExprKind::Unary(f, x) => {
+                let x = self.expr(x)?;
+                Some(match f {
+                    UnaryFn::Neg => -x,
+                    UnaryFn::Abs => x.abs(),
+                    UnaryFn::Exp => x.exp(),
+                    UnaryFn::Log => x.log(),
+                    UnaryFn::Sqrt => x.sqrt(),
+                    UnaryFn::Relu => x.relu(),
+                    UnaryFn::Sigmoid => x.sigmoid(),
+                    UnaryFn::Tanh => x.tanh(),
+                    UnaryFn::Softplus => x.softplus(),
+                })
+            }
+            ExprKind::Binary(op, x, y) => {
+                let (x, y) = (self.expr(x), self.expr(y));
+                let (x, y) = (x?, y?);
+                if let Err(message) = x.shape().broadcast_with(&y.shape()) {
+                    self.error(at, message);
+                    return None;
+                }
+                Some(match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div => x / y,
+                })
+            }
+            ExprKind::Index(x, i) => {
+                let x = self.expr(x)?;
+                let shape = x.shape();
+                match shape.dims().last() {
+                    Some(Dim::Fixed(n)) if i < n => Some(x.index(shape.rank() - 1, *i)),
+                    Some(Dim::Fixed(n)) => {
+                        self.error(at, format!("expected an index below {n} (the last axis of {shape}), found {i}"));
+                        None
+                    }
+                    _ => {
+                        self.error(at, format!("expected a value with a fixed last axis to index, found {shape}"));
+                        None
+                    }
+                }
+            }
+            ExprKind::Sum(x) => Some(self.expr(x)?.sum_all()),
+            ExprKind::Mean(x) => {
+                let x = self.expr(x)?;
+                let axes: Vec<usize> = (0..x.shape().rank()).collect();
+                Some(if axes.is_empty() { x } else { x.mean(&axes) })
+            }
+            ExprKind::Hist { values, edges, bandwidth, scale, reflect } => {
+                let parts = [
+                    self.expr(values),
+                    self.expr(edges),
+                    self.expr(bandwidth),
+                    scale.as_ref().map_or(Some(b.scalar(1.0, DType::F64)), |s| self.expr(s)),
+                ];
+                let [Some(v), Some(edges_t), Some(h), Some(s)] = parts else { return None };
+                let mut ok = true;
+                if v.shape().rank() != 1 {
+                    self.error(
+                        values.at,
+                        format!(
+                            "hist: expected values of shape [events] (one per event), found {}{}",
+                            v.shape(),
+                            if v.shape().rank() == 2 { " (pick a column with `x[i]`)" } else { "" }
+                        ),
+                    );
+                    ok = false;
+                }
+                if !matches!(edges_t.shape().dims(), [Dim::Fixed(n)] if *n >= 2) {
+                    self.error(edges.at, format!("hist: expected bin edges [bins + 1], found {}", edges_t.shape()));
+                    ok = false;
+                }
+                if !h.shape().is_scalar() {
+                    self.error(bandwidth.at, format!("hist: expected a scalar bandwidth, found {}", h.shape()));
+                    ok = false;
+                }
+                if let Some(scale_expr) = scale {
+                    if !s.shape().is_scalar() {
+                        self.error(scale_expr.at, format!("hist: expected a scalar scale, found {}", s.shape()));
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                let counts = v.hist(edges_t, h, *reflect);
+                Some(if scale.is_some() { counts.neos_yields(v, s) } else { counts })
+            }
+        }
+    }
+
+    /// The objectives and metrics, each named, built from the model's inference.
+    #[allow(clippy::type_complexity)]
+    fn statistics(&mut self) -> Option<(Vec<(String, Tensor<'b>)>, Vec<(String, Tensor<'b>)>)> {
+        let b = self.b;
+        let analysis = self.analysis;
+        let plan = self.model_plan()?;
+        let factory = factory_of(&plan);
+        let factory: inference::ModelFactory<'_> = &factory;
+        let inference = match Inference::new(b, factory, plan.templates.clone()) {
+            Ok(i) => i,
+            Err(e) => {
+                self.error(analysis.model.at, format!("model: {e}"));
+                return None;
+            }
+        };
+        let mut cache: HashMap<String, Tensor<'b>> = HashMap::new();
+        let mut stat = |l: &mut Self, s: &Stat| -> Option<Tensor<'b>> {
+            let (key, value) = match s {
+                Stat::Cls { mu_test, at } => {
+                    if !mu_test.is_finite() {
+                        l.error(*at, format!("cls: expected a finite test value of the poi, found {mu_test}"));
+                        return None;
+                    }
+                    let key = format!("cls {:x}", mu_test.to_bits());
+                    if let Some(t) = cache.get(&key) {
+                        return Some(*t);
+                    }
+                    (key, inference.neos_cls(*mu_test))
+                }
+                Stat::Discovery { .. } => ("discovery".to_string(), inference.neos_discovery()),
+                Stat::PoiUncert { .. } => ("poi_uncert".to_string(), inference.poi_uncert()),
+                Stat::Bce { signal, backgrounds, at } => {
+                    let sig = l.expr(signal);
+                    let bkgs: Vec<Option<Tensor<'b>>> = backgrounds.iter().map(|e| l.expr(e)).collect();
+                    let sig = sig?;
+                    let bkgs: Vec<Tensor<'b>> = bkgs.into_iter().collect::<Option<_>>()?;
+                    if backgrounds.is_empty() {
+                        l.error(*at, "bce: expected a signal and at least one background, found no background".into());
+                        return None;
+                    }
+                    for (e, t) in std::iter::once(signal).chain(backgrounds).zip(std::iter::once(&sig).chain(&bkgs)) {
+                        if t.shape().rank() != 1 {
+                            l.error(
+                                e.at,
+                                format!("bce: expected network outputs of shape [events], found {}", t.shape()),
+                            );
+                            return None;
+                        }
+                    }
+                    return Some(inference::bce(sig, &bkgs));
+                }
+            };
+            if let Some(t) = cache.get(&key) {
+                return Some(*t);
+            }
+            match value {
+                Ok(t) => {
+                    cache.insert(key, t);
+                    Some(t)
+                }
+                Err(e) => {
+                    l.error(s.at(), format!("{}: {e}", s.name()));
+                    None
+                }
+            }
+        };
+        let mut objectives = Vec::new();
+        let mut failed = false;
+        for o in &analysis.objectives {
+            let mut total: Option<Tensor<'b>> = None;
+            for (w, s) in &o.terms {
+                match stat(self, s) {
+                    Some(t) => {
+                        let term = if *w == 1.0 { t } else { t * *w };
+                        total = Some(total.map_or(term, |acc| acc + term));
+                    }
+                    None => failed = true,
+                }
+            }
+            match total {
+                Some(t) => objectives.push((o.name.clone(), t)),
+                None if o.terms.is_empty() => {
+                    self.error(o.at, format!("objective `{}`: expected at least one term, found none", o.name));
+                    failed = true;
+                }
+                None => {}
+            }
+        }
+        if analysis.objectives.is_empty() {
+            self.error(analysis.at, "expected at least one objective in `loss`, found none".into());
+            failed = true;
+        }
+        let mut metrics = Vec::new();
+        for m in &analysis.metrics {
+            match stat(self, &m.stat) {
+                Some(t) => metrics.push((m.name.clone(), t)),
+                None => failed = true,
+            }
+        }
+        (!failed).then_some((objectives, metrics))
+    }
+
+    /// Lowers the model's data (nominals and modifier data) to the template tensors the
+    /// inference passes to its fits, checking bin counts, and records the model's structure.
+    fn model_plan(&mut self) -> Option<ModelPlan<'a, 'b>> {
+        let model = &self.analysis.model;
+        if model.channels.is_empty() {
+            self.error(model.at, "expected at least one channel in the model, found none".into());
+            return None;
+        }
+        if model.poi.is_none() {
+            self.error(model.at, "expected a `poi` in the model, found none".into());
+        }
+        let mut templates = Vec::new();
+        let mut ok = model.poi.is_some();
+        let mut channels = Vec::new();
+        for channel in &model.channels {
+            if channel.samples.is_empty() {
+                self.error(channel.at, format!("channel `{}`: expected at least one sample, found none", channel.name));
+                ok = false;
+                continue;
+            }
+            let mut bins = None;
+            let mut samples = Vec::new();
+            for sample in &channel.samples {
+                let what = format!("sample `{}`", sample.name);
+                let Some(nominal) = self.template(&mut templates, &sample.nominal, bins, &what) else {
+                    ok = false;
+                    continue;
+                };
+                bins = bins.or_else(|| templates[nominal].shape().0[0].fixed());
+                let mut modifiers = Vec::new();
+                for m in &sample.modifiers {
+                    let what = format!("{} `{}`", m.kind.type_name(), m.name);
+                    let kind = match &m.kind {
+                        ModifierKind::NormFactor => Some(PlanKind::NormFactor),
+                        ModifierKind::ShapeFactor => Some(PlanKind::ShapeFactor),
+                        ModifierKind::Lumi => Some(PlanKind::Lumi),
+                        ModifierKind::NormSys { lo, hi } => {
+                            let (lo, hi) =
+                                (self.factor(&mut templates, lo, &what), self.factor(&mut templates, hi, &what));
+                            lo.zip(hi).map(|(lo, hi)| PlanKind::NormSys { lo, hi })
+                        }
+                        ModifierKind::HistoSys { lo, hi } => {
+                            let lo = self.template(&mut templates, lo, bins, &what);
+                            let hi = self.template(&mut templates, hi, bins, &what);
+                            lo.zip(hi).map(|(lo, hi)| PlanKind::HistoSys { lo, hi })
+                        }
+                        ModifierKind::StatError(u) => {
+                            self.template(&mut templates, u, bins, &what).map(PlanKind::StatError)
+                        }
+                        ModifierKind::ShapeSys(u) => {
+                            self.template(&mut templates, u, bins, &what).map(PlanKind::ShapeSys)
+                        }
+                    };
+                    match kind {
+                        Some(kind) => modifiers.push((m.name.as_str(), kind)),
+                        None => ok = false,
+                    }
+                }
+                samples.push((sample.name.as_str(), nominal, modifiers));
+            }
+            channels.push((channel.name.as_str(), samples));
+        }
+        if !ok {
+            return None;
+        }
+        let plan = ModelPlan { analysis: self.analysis, channels, templates };
+        // Model::new checks what spans samples (a modifier name reused with another type, a
+        // parameter config for a parameter that does not exist); report it at the model.
+        if let Err(e) = plan.build(&plan.templates) {
+            let at = self.config_at(&e).unwrap_or(model.at);
+            self.error(at, format!("model: {e}"));
+            return None;
+        }
+        Some(plan)
+    }
+
+    /// Lowers a histogram-shaped piece of model data (a scalar counts as one bin) and adds it
+    /// to the templates; `bins` is the channel's bin count once known.
+    fn template(
+        &mut self,
+        templates: &mut Vec<Tensor<'b>>,
+        e: &Expr,
+        bins: Option<usize>,
+        what: &str,
+    ) -> Option<usize> {
+        let t = self.expr(e)?;
+        let t = if t.shape().is_scalar() { t.reshape([1]) } else { t };
+        match (t.shape().dims(), bins) {
+            ([Dim::Fixed(n)], Some(expected)) if *n != expected => {
+                self.error(
+                    e.at,
+                    format!("{what}: expected {expected} bins like the channel's first sample, found {n}"),
+                );
+                None
+            }
+            ([Dim::Fixed(_)], _) => {
+                templates.push(t);
+                Some(templates.len() - 1)
+            }
+            _ => {
+                self.error(e.at, format!("{what}: expected a histogram of shape [bins], found {}", t.shape()));
+                None
+            }
+        }
+    }
+
+    /// Lowers a normsys factor (a scalar) and adds it to the templates.
+    fn factor(&mut self, templates: &mut Vec<Tensor<'b>>, e: &Expr, what: &str) -> Option<usize> {
+        let t = self.expr(e)?;
+        if !t.shape().is_scalar() {
+            self.error(e.at, format!("{what}: expected a scalar factor, found {}", t.shape()));
+            return None;
+        }
+        templates.push(t);
+        Some(templates.len() - 1)
+    }
+
+    /// The location of the parameter config an error of `Model::new` names, if any.
+    fn config_at(&self, e: &IrError) -> Option<Loc> {
+        let text = e.to_string();
+        self.analysis.model.parameters.iter().find(|p| text.contains(&format!("parameter `{}`", p.name))).map(|p| p.at)
+    }
+
+    /// One graph per network, taking the same flat parameters as the analysis.
+    fn network_graphs(&self, leaves: &[ParamLeaf]) -> Result<Vec<Network>> {
+        let mut out = Vec::new();
+        for (name, mlp, _) in &self.networks {
+            let nb = Builder::new();
+            for leaf in leaves {
+                nb.param(&leaf.name, DType::F64, Shape::fixed(&leaf.shape));
+            }
+            let layers: Vec<Tensor<'_>> = mlp
+                .sizes
+                .windows(2)
+                .enumerate()
+                .flat_map(|(k, _)| [format!("{name}_w{k}"), format!("{name}_b{k}")])
+                .map(|leaf| nb.leaf(&leaf).unwrap_or_else(|| nb.scalar(0.0, DType::F64)))
+                .collect();
+            let x = nb.input("x", DType::F64, Shape::new([EVENTS, Dim::Fixed(mlp.sizes[0])]));
+            nb.output("y", apply_mlp(mlp, &layers, x));
+            let outputs = mlp.sizes.last().copied().unwrap_or(1);
+            out.push(Network { name: name.to_string(), inputs: mlp.sizes[0], outputs, graph: nb.finish()? });
+        }
+        Ok(out)
+    }
+}
+
+/// The network on `x` [n, inputs]: dense layers with the hidden activation between them and
+/// the output activation last; a single output is squeezed to [n].
+fn apply_mlp<'b>(mlp: &Mlp, layers: &[Tensor<'b>], x: Tensor<'b>) -> Tensor<'b> {
+    let mut h = x;
+    let depth = layers.len() / 2;
+    for k in 0..depth {
+        h = h.matmul(layers[2 * k]) + layers[2 * k + 1];
+        h = activate(if k + 1 == depth { mlp.output } else { mlp.hidden }, h);
+    }
+    if mlp.sizes.last() == Some(&1) {
+        let n = h.shape().0[0];
+        h = h.reshape(Shape::new([n]));
+    }
+    h
+}
+
+fn activate(a: Activation, x: Tensor<'_>) -> Tensor<'_> {
+    match a {
+        Activation::Relu => x.relu(),
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => x.sigmoid(),
+        Activation::Softplus => x.softplus(),
+        Activation::Identity => x,
+    }
+}
+
+/// The plan as a model factory (a function, so that the closure's signature is the
+/// higher-ranked one the inference needs).
+fn factory_of<'p>(
+    plan: &'p ModelPlan<'_, '_>,
+) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> Result<Model<'s>> + 'p {
+    move |_, xs| plan.build(xs)
+}
+
+/// A modifier with its data as indices into the templates.
+#[derive(Clone, Copy, Debug)]
+enum PlanKind {
+    NormFactor,
+    ShapeFactor,
+    Lumi,
+    NormSys { lo: usize, hi: usize },
+    HistoSys { lo: usize, hi: usize },
+    StatError(usize),
+    ShapeSys(usize),
+}
+
+/// The model's structure with its data as template indices, so that the inference's fits can
+/// rebuild it on their own builders from the templates.
+#[allow(clippy::type_complexity)]
+struct ModelPlan<'a, 'b> {
+    analysis: &'a Analysis,
+    channels: Vec<(&'a str, Vec<(&'a str, usize, Vec<(&'a str, PlanKind)>)>)>,
+    templates: Vec<Tensor<'b>>,
+}
+
+impl ModelPlan<'_, '_> {
+    fn build<'s>(&self, xs: &[Tensor<'s>]) -> Result<Model<'s>> {
+        let model = &self.analysis.model;
+        let channels = self
+            .channels
+            .iter()
+            .map(|(name, samples)| Channel {
+                name: name.to_string(),
+                samples: samples
+                    .iter()
+                    .map(|(name, nominal, modifiers)| Sample {
+                        name: name.to_string(),
+                        nominal: xs[*nominal],
+                        modifiers: modifiers
+                            .iter()
+                            .map(|(name, kind)| Modifier {
+                                name: name.to_string(),
+                                kind: match *kind {
+                                    PlanKind::NormFactor => histfactory::ModifierKind::NormFactor,
+                                    PlanKind::ShapeFactor => histfactory::ModifierKind::ShapeFactor,
+                                    PlanKind::Lumi => histfactory::ModifierKind::Lumi,
+                                    PlanKind::NormSys { lo, hi } => {
+                                        histfactory::ModifierKind::NormSys { hi: xs[hi], lo: xs[lo] }
+                                    }
+                                    PlanKind::HistoSys { lo, hi } => {
+                                        histfactory::ModifierKind::HistoSys { hi: xs[hi], lo: xs[lo] }
+                                    }
+                                    PlanKind::StatError(u) => {
+                                        histfactory::ModifierKind::StatError { uncertainties: xs[u] }
+                                    }
+                                    PlanKind::ShapeSys(u) => {
+                                        histfactory::ModifierKind::ShapeSys { uncertainties: xs[u] }
+                                    }
+                                },
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let parameters = model
+            .parameters
+            .iter()
+            .map(|p| histfactory::ParameterConfig {
+                name: p.name.clone(),
+                inits: p.inits.clone(),
+                bounds: p.bounds.clone(),
+                fixed: p.fixed,
+                auxdata: p.auxdata.clone(),
+                sigmas: p.sigmas.clone(),
+            })
+            .collect();
+        Model::new(Spec {
+            channels,
+            poi: model.poi.as_ref().map(|(p, _)| p.clone()),
+            parameters,
+            normsys_code: model.normsys_code,
+            histosys_code: model.histosys_code,
+        })
+    }
+}
