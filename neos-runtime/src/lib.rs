@@ -8,8 +8,9 @@ pub mod error;
 pub mod fit;
 pub mod gemm;
 pub mod hist;
+pub mod init;
 pub mod linalg;
-pub mod train
+pub mod train;
 
 pub use error::RunError;
 pub use fit::{minimize, projected_gradient_norm, FitOptions, FitResult, Objective, StopReason};
