@@ -10,6 +10,7 @@ pub mod gemm;
 pub mod hist;
 pub mod init;
 pub mod linalg;
+pub mod math;
 pub mod train;
 
 pub use error::RunError;
