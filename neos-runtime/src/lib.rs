@@ -11,6 +11,7 @@ pub mod hist;
 pub mod init;
 pub mod linalg;
 pub mod math;
+pub mod plot;
 pub mod train;
 
 pub use error::RunError;
