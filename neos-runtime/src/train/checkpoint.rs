@@ -37,9 +37,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Writes the checkpoint to `path` through a temporary file and a rename, so that a crash
-    /// while writing never leaves a truncated checkpoint in place of the previous one.
+    /// while writing never leaves a truncated checkpoint in place of the previous one. The JSON
+    /// is compact: a network's parameters and moments are millions of numbers, and indenting
+    /// each would add a third to the file.
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        write_json_atomically(path, self)
+        write_json_atomically(path, self, false)
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
@@ -72,10 +74,10 @@ impl Checkpoint {
     }
 }
 
-/// Serialises `value` as pretty JSON into `path` via `path.tmp` and a rename.
-pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+/// Serialises `value` as JSON (indented when `pretty`) into `path` via `path.tmp` and a rename.
+pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T, pretty: bool) -> Result<(), TrainError> {
     let io = |e: std::io::Error| TrainError::Io { path: path.to_path_buf(), message: e.to_string() };
-    let text = serde_json::to_string_pretty(value)
+    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }
         .map_err(|e| TrainError::Io { path: path.to_path_buf(), message: format!("cannot serialise: {e}") })?;
     let mut tmp: PathBuf = path.to_path_buf();
     tmp.as_mut_os_string().push(".tmp");

@@ -340,7 +340,7 @@ impl State {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
         let path = dir.join("checkpoint.json");
         self.checkpoint(fingerprint).save(&path)?;
-        write_json_atomically(&dir.join("run.json"), &self.log)?;
+        write_json_atomically(&dir.join("run.json"), &self.log, true)?;
         Ok(path)
     }
 }
@@ -374,13 +374,13 @@ fn run<A: Analysis>(
         };
         let selected = outcome.record.value(&config.select_metric);
         if let Some(bar) = &bar {
-            bar.set_position(step as u64);
             bar.set_message(format!(
                 "loss {:.4}  {} {:.4}",
                 outcome.record.loss,
                 config.select_metric,
                 selected.unwrap_or(f64::NAN)
             ));
+            bar.set_position(step as u64);
         }
         state.step = step;
         state.params = outcome.params;
@@ -497,8 +497,8 @@ fn progress_bar(config: &TrainConfig, done: usize) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::with_draw_target(Some(config.steps as u64), ProgressDrawTarget::stderr());
     // The template is a constant, so parsing it cannot fail at run time; fall back to the
-    // default style rather than unwrap all the same.
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}") {
+    // default style rather than unwrap all the same. It stays within 80 columns.
+    if let Ok(style) = ProgressStyle::with_template("{bar:24} {pos}/{len} [{elapsed}<{eta}] {msg}") {
         bar.set_style(style);
     }
     bar.set_position(done as u64);
