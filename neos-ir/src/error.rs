@@ -20,6 +20,8 @@ pub enum IrError {
     Eval { op: String, message: String },
     /// Differentiation failed.
     Autodiff { message: String },
+    /// Code generation could not translate the graph.
+    Codegen { message: String },
     /// The simplifier could not translate the graph or extracted an ill-typed result.
     Simplify { message: String },
     /// The graph broke one or more of its invariants.
@@ -39,6 +41,7 @@ impl fmt::Display for IrError {
             IrError::Binding { name, message } => write!(f, "binding `{name}`: {message}"),
             IrError::Eval { op, message } => write!(f, "evaluating `{op}`: {message}"),
             IrError::Autodiff { message } => write!(f, "autodiff: {message}"),
+            IrError::Codegen { message } => write!(f, "codegen: {message}"),
             IrError::Simplify { message } => write!(f, "simplify: {message}"),
             IrError::Verify { problems } => {
                 write!(f, "graph invariants broken: {}", problems.join("; "))

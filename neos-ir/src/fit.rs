@@ -16,10 +16,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use ndarray::{Array1, ArrayD, ArrayViewD, IxDyn};
-use neos_runtime::{minimize, FitOptions, FitResult, Objective, StopReason};
+use neos_runtime::{minimize_planned, FitOptions, FitPlan, FitResult, Objective};
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
 
 use crate::autodiff::{grad_in, hessian, hessian_in};
 use crate::builder::{Builder, Tensor};
+use crate::codegen::{self, CustomCall, Emitter, Entry};
 use crate::error::{IrError, Result};
 use crate::eval::{eval, Bindings};
 use crate::graph::{Graph, NodeId};
@@ -166,60 +170,22 @@ impl Fit {
             bindings.set(&format!("x{j}"), x.to_owned());
         }
         let mut objective = Interpreted { fit: self, bindings };
+        minimize_planned(&mut objective, init, &self.plan())
+    }
+
+    /// The runtime's description of this fit: its options, restarts and convergence policy.
+    fn plan(&self) -> FitPlan {
         let c = &self.config;
-        let options = FitOptions {
-            bounds: c.bounds.clone(),
-            fixed: c.fixed.clone(),
-            tolerance: c.tolerance,
-            max_iterations: c.max_iterations,
-        };
-        let mut starts = vec![init.to_vec()];
-        if c.restarts {
-            for i in (0..init.len()).filter(|&i| !c.fixed[i]) {
-                for delta in [-1.0, 1.0] {
-                    let mut s = init.to_vec();
-                    s[i] = (s[i] + delta).clamp(c.bounds[i].0, c.bounds[i].1);
-                    if s[i] != init[i] {
-                        starts.push(s);
-                    }
-                }
-            }
+        FitPlan {
+            options: FitOptions {
+                bounds: c.bounds.clone(),
+                fixed: c.fixed.clone(),
+                tolerance: c.tolerance,
+                max_iterations: c.max_iterations,
+            },
+            restarts: c.restarts,
+            require_convergence: c.require_convergence,
         }
-        let mut best: Option<FitResult> = None;
-        let mut lowest: Option<FitResult> = None;
-        let mut failures = Vec::new();
-        for start in &starts {
-            let r = minimize(&mut objective, start, &options);
-            let acceptable = match &r.stop {
-                StopReason::Converged | StopReason::Stationary { .. } => true,
-                // Flat to rounding: the gradient left is far below anything that moves θ̂.
-                StopReason::LineSearchFailed { gradient } => *gradient <= 100.0 * c.tolerance,
-                StopReason::MaxIterations | StopReason::Objective(_) => false,
-            };
-            if !acceptable {
-                failures.push(format!("{} after {} iterations from {start:?}", r.stop, r.iterations));
-                if r.value.is_finite() && lowest.as_ref().is_none_or(|l| r.value < l.value) {
-                    lowest = Some(r);
-                }
-                continue;
-            }
-            if best.as_ref().is_none_or(|b| r.value < b.value) {
-                best = Some(r);
-            }
-        }
-        if !c.require_convergence {
-            if let Some(l) = lowest.filter(|l| best.as_ref().is_none_or(|b| l.value < b.value)) {
-                return Ok(l);
-            }
-        }
-        best.ok_or_else(|| {
-            let more = if failures.len() > 1 {
-                format!(" (and {} other starts failed too)", failures.len() - 1)
-            } else {
-                String::new()
-            };
-            format!("the fit did not converge: {}{more}", failures.first().map_or("", String::as_str))
-        })
     }
 }
 
@@ -279,6 +245,98 @@ impl CustomRule for Fit {
             out.push(if *need { Some(-inline(b, &self.graph, &format!("cross{}", j - 1), &leaves)?) } else { None });
         }
         Ok(out)
+    }
+
+    /// The fit's objective becomes a nested program with two entry points (the value alone
+    /// for line searches; value, gradient and Hessian for Newton steps), specialised to the
+    /// parameter count, and the runtime's solver runs on it with this fit's bounds, fixed
+    /// parameters, restarts and convergence policy.
+    fn emit(&self, em: &mut Emitter, call: &CustomCall) -> std::result::Result<TokenStream, String> {
+        let rt = codegen::runtime();
+        let entries = [Entry::new("value", &["value"]), Entry::new("vgh", &["value", "grad", "hess"])];
+        let inner = codegen::emit(&self.graph, &entries).map_err(|e| e.to_string())?;
+        let m = em.fresh("fit");
+        let p = self.config.bounds.len();
+        em.item(quote! {
+            /// A profile-likelihood fit's objective, with its gradient and Hessian.
+            #[allow(dead_code)]
+            mod #m {
+                #inner
+
+                /// The objective as the runtime's solver calls it.
+                pub struct Objective<'p, 'a> {
+                    pub program: &'p mut Program,
+                    pub params: &'p mut Params,
+                    pub inputs: Inputs<'a>,
+                }
+
+                impl #rt::Objective for Objective<'_, '_> {
+                    fn dim(&self) -> usize {
+                        #p
+                    }
+
+                    fn evaluate(&mut self, x: &[f64], grad: &mut [f64], hess: &mut [f64])
+                        -> ::std::result::Result<f64, ::std::string::String>
+                    {
+                        self.params.theta.copy_from_slice(x);
+                        let out = self.program.vgh(self.params, &self.inputs, &Knobs::default()).map_err(|e| e.to_string())?;
+                        grad.copy_from_slice(&out.grad);
+                        hess.copy_from_slice(&out.hess);
+                        ::std::result::Result::Ok(out.value[0])
+                    }
+
+                    fn value(&mut self, x: &[f64]) -> ::std::result::Result<f64, ::std::string::String> {
+                        self.params.theta.copy_from_slice(x);
+                        let out = self.program.value(self.params, &self.inputs, &Knobs::default()).map_err(|e| e.to_string())?;
+                        ::std::result::Result::Ok(out.value[0])
+                    }
+                }
+            }
+        });
+        let c = &self.config;
+        let bounds: Vec<TokenStream> = c
+            .bounds
+            .iter()
+            .map(|(lo, hi)| {
+                let (lo, hi) = (codegen::lit(*lo, DType::F64), codegen::lit(*hi, DType::F64));
+                quote!((#lo, #hi))
+            })
+            .collect();
+        let fixed = &c.fixed;
+        let (tolerance, max_iterations) = (codegen::lit(c.tolerance, DType::F64), c.max_iterations);
+        let (restarts, require) = (c.restarts, c.require_convergence);
+        let plan_init = quote! {
+            #rt::FitPlan {
+                options: #rt::FitOptions {
+                    bounds: ::std::vec![#(#bounds),*],
+                    fixed: ::std::vec![#(#fixed),*],
+                    tolerance: #tolerance,
+                    max_iterations: #max_iterations,
+                },
+                restarts: #restarts,
+                require_convergence: #require,
+            }
+        };
+        let program = em.field("fit_program", quote!(#m::Program), quote!(#m::Program::new()));
+        let params = em.field("fit_params", quote!(#m::Params), quote!(#m::Params::zeros()));
+        let plan = em.field("fit_plan", quote!(#rt::FitPlan), plan_init);
+        let init = &call.args[0];
+        let operands: Vec<TokenStream> = call.args[1..]
+            .iter()
+            .enumerate()
+            .map(|(j, a)| {
+                let x = format_ident!("x{}", j);
+                quote!(#x: #a)
+            })
+            .collect();
+        let out = &call.out;
+        Ok(quote! {
+            let inputs = #m::Inputs { #(#operands,)* w: &[] };
+            let mut objective = #m::Objective { program: &mut self.#program, params: &mut self.#params, inputs };
+            let fitted = #rt::minimize_planned(&mut objective, #init, &self.#plan)
+                .map_err(|e| #rt::RunError::new("fit", e))?;
+            #out.copy_from_slice(&fitted.x);
+        })
     }
 }
 
@@ -386,6 +444,16 @@ impl CustomRule for Solve {
         let a_bar = -(v_bar.reshape(Shape::new([n, crate::types::Dim::Fixed(1)]))
             * output.reshape(Shape::new([crate::types::Dim::Fixed(1), n])));
         Ok(vec![Some(a_bar), Some(v_bar)])
+    }
+
+    fn emit(&self, _: &mut Emitter, call: &CustomCall) -> std::result::Result<TokenStream, String> {
+        let rt = codegen::runtime();
+        let f = match call.out_type.dtype {
+            DType::F64 => quote!(solve_f64),
+            DType::F32 => quote!(solve_f32),
+        };
+        let (a, v, out) = (&call.args[0], &call.args[1], &call.out);
+        Ok(quote!(#rt::exec::#f(#a, #v, #out)?;))
     }
 }
 

@@ -8,6 +8,7 @@
 mod autodiff;
 mod builder;
 mod check;
+pub mod codegen;
 mod error;
 mod eval;
 mod fit;

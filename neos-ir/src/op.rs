@@ -85,6 +85,19 @@ pub trait CustomRule: fmt::Debug + Send + Sync {
         adjoint: Tensor<'b>,
         needs: &[bool],
     ) -> Result<Vec<Option<Tensor<'b>>>>;
+
+    /// Statements computing the node in generated code: they read the operands and write the
+    /// result through the expressions of `call`, may add items and program state through the
+    /// emitter, and may return early with a `RunError` (`?`). The default says the rule has
+    /// no code generator.
+    fn emit(
+        &self,
+        emitter: &mut crate::codegen::Emitter,
+        call: &crate::codegen::CustomCall,
+    ) -> std::result::Result<proc_macro2::TokenStream, String> {
+        let _ = (emitter, call);
+        Err(format!("expected a code generator for `{}`, found none (it runs only in the interpreter)", self.name()))
+    }
 }
 
 /// A shared handle on a [`CustomRule`].

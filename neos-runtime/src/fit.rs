@@ -249,3 +249,81 @@ fn newton_direction(h: &[f64], g: &[f64], free: &[usize], n: usize) -> Option<Ve
     }
     None
 }
+
+/// How a fit is started and judged: the options of each Newton run, whether to restart from
+/// moved initial values, and whether failing to converge is an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitPlan {
+    pub options: FitOptions,
+    /// Also start from the initial values moved by ±1 in each free parameter (clipped to the
+    /// bounds) and keep the lowest minimum. Likelihoods with a histosys whose variations lie on
+    /// the same side of the nominal have a cusp at α = 0 and can have two minima, and one start
+    /// can stop in the wrong one.
+    pub restarts: bool,
+    /// Whether a fit that does not converge is an error. When false, the lowest point reached is
+    /// returned and the caller checks convergence itself.
+    pub require_convergence: bool,
+}
+
+/// Minimises `f` from `init` and, with restarts, from the moved starts, returning the lowest
+/// acceptable minimum or a message saying why no start converged.
+pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> Result<FitResult, String> {
+    let o = &plan.options;
+    if init.len() != o.bounds.len() || o.fixed.len() != o.bounds.len() || f.dim() != o.bounds.len() {
+        return Err(format!(
+            "expected {} initial values, bounds and fixed flags for a {}-parameter objective, found {}, {} and {}",
+            f.dim(),
+            f.dim(),
+            init.len(),
+            o.bounds.len(),
+            o.fixed.len()
+        ));
+    }
+    let mut best: Option<FitResult> = None;
+    let mut lowest: Option<FitResult> = None;
+    let mut failures = Vec::new();
+    let mut start = init.to_vec();
+    let moves = if plan.restarts { 2 * init.len() } else { 0 };
+    for m in 0..=moves {
+        // Start 0 is `init`; start 2i + 1 and 2i + 2 move parameter i down and up by one.
+        if m > 0 {
+            let i = (m - 1) / 2;
+            let delta = if m % 2 == 1 { -1.0 } else { 1.0 };
+            start.copy_from_slice(init);
+            start[i] = (start[i] + delta).clamp(o.bounds[i].0, o.bounds[i].1);
+            if o.fixed[i] || start[i] == init[i] {
+                continue;
+            }
+        }
+        let r = minimize(f, &start, o);
+        let acceptable = match &r.stop {
+            StopReason::Converged | StopReason::Stationary { .. } => true,
+            // Flat to rounding: the gradient left is far below anything that moves the minimum.
+            StopReason::LineSearchFailed { gradient } => *gradient <= 100.0 * o.tolerance,
+            StopReason::MaxIterations | StopReason::Objective(_) => false,
+        };
+        if !acceptable {
+            failures.push(format!("{} after {} iterations from {start:?}", r.stop, r.iterations));
+            if r.value.is_finite() && lowest.as_ref().is_none_or(|l| r.value < l.value) {
+                lowest = Some(r);
+            }
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| r.value < b.value) {
+            best = Some(r);
+        }
+    }
+    if !plan.require_convergence {
+        if let Some(l) = lowest.filter(|l| best.as_ref().is_none_or(|b| l.value < b.value)) {
+            return Ok(l);
+        }
+    }
+    best.ok_or_else(|| {
+        let more = if failures.len() > 1 {
+            format!(" (and {} other starts failed too)", failures.len() - 1)
+        } else {
+            String::new()
+        };
+        format!("the fit did not converge: {}{more}", failures.first().map_or("", String::as_str))
+    })
+}

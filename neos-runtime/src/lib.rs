@@ -5,6 +5,7 @@
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 
 pub mod error;
+pub mod exec;
 pub mod fit;
 pub mod gemm;
 pub mod hist;
@@ -13,7 +14,10 @@ pub mod linalg;
 pub mod math;
 pub mod plot;
 pub mod train;
+pub mod special;
 
 pub use error::RunError;
-pub use fit::{minimize, projected_gradient_norm, FitOptions, FitResult, Objective, StopReason};
+pub use fit::{
+    minimize, minimize_planned, projected_gradient_norm, FitOptions, FitPlan, FitResult, Objective, StopReason,
+};
 pub use linalg::{cholesky, cholesky_solve, inverse, solve, LinalgError, Lu};
