@@ -83,15 +83,33 @@ fn check<T>(op: &str, isa: Isa, src: &[T], dst: &[T]) -> Result<(), RunError> {
 }
 
 /// The loop every kernel runs; inlined into each path so that it is compiled for that path.
+///
+/// It works in blocks of `BLOCK` elements: LLVM vectorises the block's loop and interleaves its
+/// vectors, so that several independent polynomial chains are in flight at once. One vector at a
+/// time leaves the core waiting on the latency of each chain (exp's Horner chain alone is ~70
+/// cycles), which costs about half the throughput.
 #[inline(always)]
-fn map<T: Copy>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T) {
-    for (d, &s) in dst.iter_mut().zip(src) {
+fn map<T: Copy, const BLOCK: usize>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T) {
+    let mut src_blocks = src.chunks_exact(BLOCK);
+    let mut dst_blocks = dst.chunks_exact_mut(BLOCK);
+    for (s, d) in (&mut src_blocks).zip(&mut dst_blocks) {
+        if let (Ok(s), Ok(d)) = (<&[T; BLOCK]>::try_from(s), <&mut [T; BLOCK]>::try_from(d)) {
+            for i in 0..BLOCK {
+                d[i] = f(s[i]);
+            }
+        }
+    }
+    for (d, &s) in dst_blocks.into_remainder().iter_mut().zip(src_blocks.remainder()) {
         *d = f(s);
     }
 }
 
+/// Elements per block: four AVX2 vectors of either type.
+const BLOCK_F64: usize = 16;
+const BLOCK_F32: usize = 32;
+
 macro_rules! kernels {
-    ($($name:ident, $name_on:ident: $ty:ty;)*) => {
+    ($($name:ident, $name_on:ident: $ty:ty, $block:expr;)*) => {
         /// The AVX2 instantiations of the kernels' loop.
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
         mod avx2 {
@@ -100,7 +118,7 @@ macro_rules! kernels {
                 /// The CPU must support AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
                 pub(super) unsafe fn $name(src: &[$ty], dst: &mut [$ty]) {
-                    super::map(src, dst, crate::math::$name)
+                    super::map::<_, { $block }>(src, dst, |x| crate::math::$name(x))
                 }
             )*
         }
@@ -115,13 +133,13 @@ macro_rules! kernels {
             pub fn $name_on(isa: Isa, src: &[$ty], dst: &mut [$ty]) -> Result<(), RunError> {
                 check(stringify!($name), isa, src, dst)?;
                 match isa {
-                    Isa::Portable => map(src, dst, crate::math::$name),
+                    Isa::Portable => map::<_, { $block }>(src, dst, |x| crate::math::$name(x)),
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
                     // SAFETY: `check` has confirmed that the CPU supports AVX2 and FMA.
                     Isa::Avx2Fma => unsafe { avx2::$name(src, dst) },
                     // Never reached: `check` rejects AVX2 off x86.
                     #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-                    Isa::Avx2Fma => map(src, dst, crate::math::$name),
+                    Isa::Avx2Fma => map::<_, { $block }>(src, dst, |x| crate::math::$name(x)),
                 }
                 Ok(())
             }
@@ -130,20 +148,20 @@ macro_rules! kernels {
 }
 
 kernels! {
-    exp_f64, exp_f64_on: f64;
-    log_f64, log_f64_on: f64;
-    norm_cdf_f64, norm_cdf_f64_on: f64;
-    norm_pdf_f64, norm_pdf_f64_on: f64;
-    sigmoid_f64, sigmoid_f64_on: f64;
-    tanh_f64, tanh_f64_on: f64;
-    softplus_f64, softplus_f64_on: f64;
-    relu_f64, relu_f64_on: f64;
-    exp_f32, exp_f32_on: f32;
-    log_f32, log_f32_on: f32;
-    norm_cdf_f32, norm_cdf_f32_on: f32;
-    norm_pdf_f32, norm_pdf_f32_on: f32;
-    sigmoid_f32, sigmoid_f32_on: f32;
-    tanh_f32, tanh_f32_on: f32;
-    softplus_f32, softplus_f32_on: f32;
-    relu_f32, relu_f32_on: f32;
+    exp_f64, exp_f64_on: f64, crate::math::slice::BLOCK_F64;
+    log_f64, log_f64_on: f64, crate::math::slice::BLOCK_F64;
+    norm_cdf_f64, norm_cdf_f64_on: f64, crate::math::slice::BLOCK_F64;
+    norm_pdf_f64, norm_pdf_f64_on: f64, crate::math::slice::BLOCK_F64;
+    sigmoid_f64, sigmoid_f64_on: f64, crate::math::slice::BLOCK_F64;
+    tanh_f64, tanh_f64_on: f64, crate::math::slice::BLOCK_F64;
+    softplus_f64, softplus_f64_on: f64, crate::math::slice::BLOCK_F64;
+    relu_f64, relu_f64_on: f64, crate::math::slice::BLOCK_F64;
+    exp_f32, exp_f32_on: f32, crate::math::slice::BLOCK_F32;
+    log_f32, log_f32_on: f32, crate::math::slice::BLOCK_F32;
+    norm_cdf_f32, norm_cdf_f32_on: f32, crate::math::slice::BLOCK_F32;
+    norm_pdf_f32, norm_pdf_f32_on: f32, crate::math::slice::BLOCK_F32;
+    sigmoid_f32, sigmoid_f32_on: f32, crate::math::slice::BLOCK_F32;
+    tanh_f32, tanh_f32_on: f32, crate::math::slice::BLOCK_F32;
+    softplus_f32, softplus_f32_on: f32, crate::math::slice::BLOCK_F32;
+    relu_f32, relu_f32_on: f32, crate::math::slice::BLOCK_F32;
 }
