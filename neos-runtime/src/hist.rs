@@ -4,6 +4,11 @@
 //! the edge and bandwidth derivatives are added in chunk order, so results do not depend on
 //! the number of threads.
 //!
+//! Within a chunk, blocks of 16 events go through each edge together: Φ or φ of the whole block
+//! is computed by the branch-free functions of [`crate::math`] in short staged loops that LLVM
+//! vectorises, with AVX2 when the CPU has it (chosen once at run time; both paths give the same
+//! bits), and the sums stay in per-lane accumulators that are added in a fixed order.
+//!
 //! count_j = Σᵢ [Φ(z_{i,j+1}) − Φ(z_{i,j})] with z_{i,k} = (e_k − tᵢ)/h; with `reflect`, the
 //! mass below e₀ and above e_B joins the end bins. Given the counts' adjoint ḡ, with
 //! a_k = ḡ_{k−1} − ḡ_k (zero at both ends when reflecting):
@@ -11,6 +16,7 @@
 
 use rayon::prelude::*;
 
+use crate::error::RunError;
 use crate::math::{norm_pdf_f64_block, norm_tail_f64_block, Isa};
 
 /// Events per parallel task: large enough that scheduling costs little next to
@@ -40,11 +46,35 @@ pub fn norm_pdf(x: f64) -> f64 {
 /// of upper tails when the event lies below both edges (Φ(b) − Φ(a) = Φ(−a) − Φ(−b)), so far
 /// bins keep relative precision that differences of values near 1 would lose.
 pub fn forward(values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool) -> Vec<f64> {
+    forward_with(Isa::detected(), values, edges, bandwidth, reflect)
+}
+
+/// [`forward`] on a given instruction-set path (for tests and benchmarks); an error if this CPU
+/// lacks it.
+pub fn forward_on(
+    isa: Isa,
+    values: &[f64],
+    edges: &[f64],
+    bandwidth: f64,
+    reflect: bool,
+) -> Result<Vec<f64>, RunError> {
+    check_isa("hist::forward", isa)?;
+    Ok(forward_with(isa, values, edges, bandwidth, reflect))
+}
+
+fn check_isa(op: &str, isa: Isa) -> Result<(), RunError> {
+    if isa.is_available() {
+        Ok(())
+    } else {
+        Err(RunError::new(op, format!("expected an instruction set this cpu supports, found {isa:?}")))
+    }
+}
+
+fn forward_with(isa: Isa, values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool) -> Vec<f64> {
     let bins = edges.len().saturating_sub(1);
     if bins == 0 {
         return Vec::new();
     }
-    let isa = Isa::detected();
     let partials: Vec<Vec<f64>> =
         values.par_chunks(CHUNK).map(|chunk| forward_chunk(isa, chunk, edges, bandwidth, reflect)).collect();
     sum_in_order(partials, bins)
@@ -53,7 +83,7 @@ pub fn forward(values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool) -> 
 fn forward_chunk(isa: Isa, chunk: &[f64], edges: &[f64], h: f64, reflect: bool) -> Vec<f64> {
     match isa {
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        // SAFETY: `Isa::detected` only returns `Avx2Fma` when the CPU has AVX2 and FMA.
+        // SAFETY: `Isa::Avx2Fma` reaches here only from `Isa::detected` or after `check_isa`.
         Isa::Avx2Fma => unsafe { forward_chunk_avx2(chunk, edges, h, reflect) },
         _ => forward_chunk_body(chunk, edges, h, reflect),
     }
@@ -145,9 +175,33 @@ pub struct HistGradients {
 
 /// One fused pass computing all three derivatives for the counts' adjoint `adjoint` (B values).
 pub fn backward(values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool, adjoint: &[f64]) -> HistGradients {
+    backward_with(Isa::detected(), values, edges, bandwidth, reflect, adjoint)
+}
+
+/// [`backward`] on a given instruction-set path (for tests and benchmarks); an error if this
+/// CPU lacks it.
+pub fn backward_on(
+    isa: Isa,
+    values: &[f64],
+    edges: &[f64],
+    bandwidth: f64,
+    reflect: bool,
+    adjoint: &[f64],
+) -> Result<HistGradients, RunError> {
+    check_isa("hist::backward", isa)?;
+    Ok(backward_with(isa, values, edges, bandwidth, reflect, adjoint))
+}
+
+fn backward_with(
+    isa: Isa,
+    values: &[f64],
+    edges: &[f64],
+    bandwidth: f64,
+    reflect: bool,
+    adjoint: &[f64],
+) -> HistGradients {
     let a = edge_weights(adjoint, reflect);
     let n_edges = edges.len();
-    let isa = Isa::detected();
     let mut d_values = vec![0.0; values.len()];
     let partials: Vec<Vec<f64>> = values
         .par_chunks(CHUNK)
@@ -162,7 +216,7 @@ pub fn backward(values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool, ad
 fn backward_chunk(isa: Isa, chunk: &[f64], d: &mut [f64], edges: &[f64], h: f64, a: &[f64]) -> Vec<f64> {
     match isa {
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        // SAFETY: `Isa::detected` only returns `Avx2Fma` when the CPU has AVX2 and FMA.
+        // SAFETY: `Isa::Avx2Fma` reaches here only from `Isa::detected` or after `check_isa`.
         Isa::Avx2Fma => unsafe { backward_chunk_avx2(chunk, d, edges, h, a) },
         _ => backward_chunk_body(chunk, d, edges, h, a),
     }

@@ -243,7 +243,7 @@ pub fn norm_cdf_f64(x: f64) -> f64 {
 /// The histogram kernel takes differences of tails from it, which keep their precision where
 /// differences of Φ values near 1 would not.
 #[inline(always)]
-pub(crate) fn norm_tail_f64(x: f64) -> f64 {
+fn norm_tail_f64(x: f64) -> f64 {
     let a = cap(x.abs(), PHI_LIMIT);
     let r = 1.0 / (a + PHI_K);
     let t = (a - PHI_K) * r;
