@@ -344,3 +344,29 @@ pub fn relu_f64(x: f64) -> f64 {
         x
     }
 }
+
+/// [`norm_cdf_f64`] of a block, through [`norm_tail_f64_block`]; the same bits.
+#[inline(always)]
+pub(crate) fn norm_cdf_f64_block<const L: usize>(x: &[f64; L]) -> [f64; L] {
+    let mut y = norm_tail_f64_block(x);
+    for i in 0..L {
+        y[i] = if x[i] < 0.0 { y[i] } else { 1.0 - y[i] };
+    }
+    y
+}
+
+/// [`softplus_f64`] of a block, the exponential and the logarithm in separate loops; the same
+/// bits.
+#[inline(always)]
+pub(crate) fn softplus_f64_block<const L: usize>(x: &[f64; L]) -> [f64; L] {
+    let mut e = [0.0; L];
+    for i in 0..L {
+        e[i] = exp_f64(-x[i].abs());
+    }
+    let mut y = [0.0; L];
+    for i in 0..L {
+        let m = if x[i] > 0.0 { x[i] } else { 0.0 };
+        y[i] = m + log1p_unit(e[i]);
+    }
+    y
+}

@@ -38,6 +38,7 @@ mod single;
 pub mod slice;
 
 pub use double::{exp_f64, log_f64, norm_cdf_f64, norm_pdf_f64, relu_f64, sigmoid_f64, softplus_f64, tanh_f64};
-pub(crate) use double::{norm_pdf_f64_block, norm_tail_f64_block};
+pub(crate) use double::{norm_cdf_f64_block, norm_pdf_f64_block, norm_tail_f64_block, softplus_f64_block};
 pub use single::{exp_f32, log_f32, norm_cdf_f32, norm_pdf_f32, relu_f32, sigmoid_f32, softplus_f32, tanh_f32};
+pub(crate) use single::{norm_cdf_f32_block, softplus_f32_block};
 pub use slice::Isa;

@@ -169,18 +169,24 @@ fn half_square(x: f32) -> (f32, f32) {
 /// the digits a subnormal can hold; 0 below −14.2); 1 − Φ(−x) for x > 0.
 #[inline(always)]
 pub fn norm_cdf_f32(x: f32) -> f32 {
+    let q = norm_tail_f32(x);
+    if x < 0.0 {
+        q
+    } else {
+        1.0 - q
+    }
+}
+
+/// Φ(−|x|) with relative precision.
+#[inline(always)]
+fn norm_tail_f32(x: f32) -> f32 {
     let a = cap(x.abs(), PHI_LIMIT);
     let r = 1.0 / (a + PHI_K);
     let t = (a - PHI_K) * r;
     let h = poly11(t, &PHI_TAIL);
     let (hi, lo) = half_square(a);
     let (m, t1, t2) = exp_parts(-hi, lo);
-    let q = m * (h * (PHI_K * r)) * pow2(t1) * pow2(t2);
-    if x < 0.0 {
-        q
-    } else {
-        1.0 - q
-    }
+    m * (h * (PHI_K * r)) * pow2(t1) * pow2(t2)
 }
 
 /// φ(x) = exp(−x²/2)/√(2π) with x²/2 carried exactly; 0 beyond |x| ≈ 14.4.
@@ -228,4 +234,44 @@ pub fn relu_f32(x: f32) -> f32 {
     } else {
         x
     }
+}
+
+/// [`norm_cdf_f32`] of a block in stages (the reciprocal, the polynomial, the exponential), each
+/// a short loop that LLVM vectorises and interleaves; the same bits.
+#[inline(always)]
+pub(crate) fn norm_cdf_f32_block<const L: usize>(x: &[f32; L]) -> [f32; L] {
+    let mut a = [0.0; L];
+    let mut r = [0.0; L];
+    let mut h = [0.0; L];
+    for i in 0..L {
+        a[i] = cap(x[i].abs(), PHI_LIMIT);
+        r[i] = 1.0 / (a[i] + PHI_K);
+    }
+    for i in 0..L {
+        h[i] = poly11((a[i] - PHI_K) * r[i], &PHI_TAIL) * (PHI_K * r[i]);
+    }
+    let mut y = [0.0; L];
+    for i in 0..L {
+        let (hi, lo) = half_square(a[i]);
+        let (m, t1, t2) = exp_parts(-hi, lo);
+        let q = m * h[i] * pow2(t1) * pow2(t2);
+        y[i] = if x[i] < 0.0 { q } else { 1.0 - q };
+    }
+    y
+}
+
+/// [`softplus_f32`] of a block, the exponential and the logarithm in separate loops; the same
+/// bits.
+#[inline(always)]
+pub(crate) fn softplus_f32_block<const L: usize>(x: &[f32; L]) -> [f32; L] {
+    let mut e = [0.0; L];
+    for i in 0..L {
+        e[i] = exp_f32(-x[i].abs());
+    }
+    let mut y = [0.0; L];
+    for i in 0..L {
+        let m = if x[i] > 0.0 { x[i] } else { 0.0 };
+        y[i] = m + log1p_unit(e[i]);
+    }
+    y
 }

@@ -11,6 +11,11 @@
 //! Each kernel exists as `name(src, dst)` (the detected path) and `name_on(isa, src, dst)` (a
 //! given path, for tests and benchmarks). Slices of different lengths are an error.
 
+// The kernel table below wraps each function in a closure on purpose: LLVM inlines a closure's
+// body into the vectorised loop, but not always a function item called through `Fn::call`
+// (for Φ it did not, which cost a factor of three).
+#![allow(clippy::redundant_closure)]
+
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::RunError;
@@ -84,24 +89,39 @@ fn check<T>(op: &str, isa: Isa, src: &[T], dst: &[T]) -> Result<(), RunError> {
 
 /// The loop every kernel runs; inlined into each path so that it is compiled for that path.
 ///
-/// It works in blocks of `BLOCK` elements: LLVM vectorises the block's loop and interleaves its
-/// vectors, so that several independent polynomial chains are in flight at once. One vector at a
-/// time leaves the core waiting on the latency of each chain (exp's Horner chain alone is ~70
-/// cycles), which costs about half the throughput.
+/// It works in blocks of `BLOCK` elements through `block`, then element by element through
+/// `one` (both compute the same bits). LLVM vectorises a block's loops and interleaves their
+/// vectors, so that several independent polynomial chains are in flight at once; one vector at
+/// a time leaves the core waiting on the latency of each chain and costs about half the
+/// throughput. The longest functions (Φ, softplus) have block versions in stages, because
+/// LLVM interleaves short loops only.
 #[inline(always)]
-fn map<T: Copy, const BLOCK: usize>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T) {
+fn map<T: Copy, const BLOCK: usize>(
+    src: &[T],
+    dst: &mut [T],
+    block: impl Fn(&[T; BLOCK]) -> [T; BLOCK],
+    one: impl Fn(T) -> T,
+) {
     let mut src_blocks = src.chunks_exact(BLOCK);
     let mut dst_blocks = dst.chunks_exact_mut(BLOCK);
     for (s, d) in (&mut src_blocks).zip(&mut dst_blocks) {
         if let (Ok(s), Ok(d)) = (<&[T; BLOCK]>::try_from(s), <&mut [T; BLOCK]>::try_from(d)) {
-            for i in 0..BLOCK {
-                d[i] = f(s[i]);
-            }
+            *d = block(s);
         }
     }
     for (d, &s) in dst_blocks.into_remainder().iter_mut().zip(src_blocks.remainder()) {
-        *d = f(s);
+        *d = one(s);
     }
+}
+
+/// A block through a scalar function, element by element.
+#[inline(always)]
+fn each<T: Copy, const BLOCK: usize>(s: &[T; BLOCK], f: impl Fn(T) -> T) -> [T; BLOCK] {
+    let mut d = *s;
+    for v in d.iter_mut() {
+        *v = f(*v);
+    }
+    d
 }
 
 /// Elements per block: four AVX2 vectors of either type.
@@ -109,7 +129,7 @@ const BLOCK_F64: usize = 16;
 const BLOCK_F32: usize = 32;
 
 macro_rules! kernels {
-    ($($name:ident, $name_on:ident: $ty:ty, $block:expr;)*) => {
+    ($($name:ident, $name_on:ident: $ty:ty, $block:expr, $staged:expr;)*) => {
         /// The AVX2 instantiations of the kernels' loop.
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
         mod avx2 {
@@ -118,7 +138,7 @@ macro_rules! kernels {
                 /// The CPU must support AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
                 pub(super) unsafe fn $name(src: &[$ty], dst: &mut [$ty]) {
-                    super::map::<_, { $block }>(src, dst, |x| crate::math::$name(x))
+                    super::map::<_, { $block }>(src, dst, $staged, |x| crate::math::$name(x))
                 }
             )*
         }
@@ -133,13 +153,13 @@ macro_rules! kernels {
             pub fn $name_on(isa: Isa, src: &[$ty], dst: &mut [$ty]) -> Result<(), RunError> {
                 check(stringify!($name), isa, src, dst)?;
                 match isa {
-                    Isa::Portable => map::<_, { $block }>(src, dst, |x| crate::math::$name(x)),
+                    Isa::Portable => map::<_, { $block }>(src, dst, $staged, |x| crate::math::$name(x)),
                     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
                     // SAFETY: `check` has confirmed that the CPU supports AVX2 and FMA.
                     Isa::Avx2Fma => unsafe { avx2::$name(src, dst) },
                     // Never reached: `check` rejects AVX2 off x86.
                     #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-                    Isa::Avx2Fma => map::<_, { $block }>(src, dst, |x| crate::math::$name(x)),
+                    Isa::Avx2Fma => map::<_, { $block }>(src, dst, $staged, |x| crate::math::$name(x)),
                 }
                 Ok(())
             }
@@ -148,20 +168,20 @@ macro_rules! kernels {
 }
 
 kernels! {
-    exp_f64, exp_f64_on: f64, crate::math::slice::BLOCK_F64;
-    log_f64, log_f64_on: f64, crate::math::slice::BLOCK_F64;
-    norm_cdf_f64, norm_cdf_f64_on: f64, crate::math::slice::BLOCK_F64;
-    norm_pdf_f64, norm_pdf_f64_on: f64, crate::math::slice::BLOCK_F64;
-    sigmoid_f64, sigmoid_f64_on: f64, crate::math::slice::BLOCK_F64;
-    tanh_f64, tanh_f64_on: f64, crate::math::slice::BLOCK_F64;
-    softplus_f64, softplus_f64_on: f64, crate::math::slice::BLOCK_F64;
-    relu_f64, relu_f64_on: f64, crate::math::slice::BLOCK_F64;
-    exp_f32, exp_f32_on: f32, crate::math::slice::BLOCK_F32;
-    log_f32, log_f32_on: f32, crate::math::slice::BLOCK_F32;
-    norm_cdf_f32, norm_cdf_f32_on: f32, crate::math::slice::BLOCK_F32;
-    norm_pdf_f32, norm_pdf_f32_on: f32, crate::math::slice::BLOCK_F32;
-    sigmoid_f32, sigmoid_f32_on: f32, crate::math::slice::BLOCK_F32;
-    tanh_f32, tanh_f32_on: f32, crate::math::slice::BLOCK_F32;
-    softplus_f32, softplus_f32_on: f32, crate::math::slice::BLOCK_F32;
-    relu_f32, relu_f32_on: f32, crate::math::slice::BLOCK_F32;
+    exp_f64, exp_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::exp_f64(x));
+    log_f64, log_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::log_f64(x));
+    norm_cdf_f64, norm_cdf_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::norm_cdf_f64_block(s);
+    norm_pdf_f64, norm_pdf_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::norm_pdf_f64(x));
+    sigmoid_f64, sigmoid_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::sigmoid_f64(x));
+    tanh_f64, tanh_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::tanh_f64(x));
+    softplus_f64, softplus_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::softplus_f64_block(s);
+    relu_f64, relu_f64_on: f64, crate::math::slice::BLOCK_F64, |s| crate::math::slice::each(s, |x| crate::math::relu_f64(x));
+    exp_f32, exp_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::exp_f32(x));
+    log_f32, log_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::log_f32(x));
+    norm_cdf_f32, norm_cdf_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::norm_cdf_f32_block(s);
+    norm_pdf_f32, norm_pdf_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::norm_pdf_f32(x));
+    sigmoid_f32, sigmoid_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::sigmoid_f32(x));
+    tanh_f32, tanh_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::tanh_f32(x));
+    softplus_f32, softplus_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::softplus_f32_block(s);
+    relu_f32, relu_f32_on: f32, crate::math::slice::BLOCK_F32, |s| crate::math::slice::each(s, |x| crate::math::relu_f32(x));
 }
