@@ -1,0 +1,1148 @@
+//! Validation: the syntax tree becomes the span-free description of `neos_ir::lang`, and
+//! every mistake found on the way becomes a `syn::Error` at the user's tokens. Nothing stops
+//! at the first mistake: each section, entry and expression is checked, an entry that failed
+//! is left out, and names it would have defined are still declared so that their uses do not
+//! report again.
+//!
+//! Each element of the description gets a [`Loc`]: an index into [`Spans`], the tokens it came
+//! from, so that errors found later (while lowering, say a shape mismatch) point at the user's
+//! tokens too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use neos_ir::histfactory::{HistoSysCode, NormSysCode};
+use neos_ir::lang::{
+    Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier,
+    ModifierKind, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
+};
+use neos_ir::SimplifyLimits;
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+use crate::ast::{
+    AnalysisAst, InputAst, Item, KnobAst, ModelAst, ModelItem, ModifierAst, ParamArgs, ParamAst, Setting,
+};
+
+/// The tokens each [`Loc`] stands for.
+#[derive(Default)]
+pub struct Spans(Vec<TokenStream>);
+
+impl Spans {
+    pub fn loc(&mut self, tokens: &dyn ToTokens) -> Loc {
+        self.0.push(tokens.to_token_stream());
+        Loc(self.0.len() - 1)
+    }
+
+    /// An error at the tokens of `loc`.
+    pub fn error(&self, loc: Loc, message: &str) -> syn::Error {
+        match self.0.get(loc.0) {
+            Some(tokens) => syn::Error::new_spanned(tokens, message),
+            None => syn::Error::new(proc_macro2::Span::call_site(), message),
+        }
+    }
+}
+
+/// A validated analysis: its description, where each element came from, and the settings of
+/// the later stages.
+pub struct Validated {
+    pub analysis: Analysis,
+    pub spans: Spans,
+    pub limits: SimplifyLimits,
+}
+
+/// What a name stands for, for checking uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Input {
+        features: usize,
+    },
+    Knob,
+    Network {
+        inputs: usize,
+    },
+    Value,
+    /// Declared, but its declaration had an error: uses are not reported again.
+    Broken,
+}
+
+struct Ctx {
+    spans: Spans,
+    errors: Vec<syn::Error>,
+    scope: BTreeMap<String, Kind>,
+    /// An unknown section may have been meant to declare names; its uses are then not reported
+    /// as undefined, so that one misspelt keyword gives one error.
+    unknown_section: bool,
+}
+
+const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
+const FUNCTIONS: &str = "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean or hist";
+const STATS: &str = "cls, discovery, poi_uncert or bce";
+const MODIFIERS: &str = "normfactor, shapefactor, lumi, normsys, histosys, staterror or shapesys";
+
+/// Checks the analysis and builds its description, or returns every error found.
+pub fn validate(ast: &AnalysisAst) -> Result<Validated, Vec<syn::Error>> {
+    let unknown_section = ast.items.iter().any(|i| matches!(i, Item::Unknown { .. }));
+    let mut cx = Ctx { spans: Spans::default(), errors: Vec::new(), scope: BTreeMap::new(), unknown_section };
+    let at = cx.spans.loc(&ast.name);
+    let mut analysis = Analysis { name: ast.name.to_string(), at, ..Analysis::default() };
+    let mut limits = SimplifyLimits::default();
+
+    // Each section at most once (lets are many).
+    let mut seen: BTreeMap<&str, &syn::Ident> = BTreeMap::new();
+    for item in &ast.items {
+        let kw = match item {
+            Item::Inputs { kw, .. }
+            | Item::Knobs { kw, .. }
+            | Item::Params { kw, .. }
+            | Item::Loss { kw, .. }
+            | Item::Metrics { kw, .. }
+            | Item::Simplify { kw, .. } => kw,
+            Item::Model(m) => &m.kw,
+            Item::Let(_) => continue,
+            Item::Unknown { kw } => {
+                cx.err(kw, format!("expected a section ({SECTIONS}), found `{kw}`"));
+                continue;
+            }
+        };
+        let name = section_name(item);
+        if seen.insert(name, kw).is_some() {
+            cx.err(kw, format!("expected one `{name}` section, found a second"));
+        }
+    }
+
+    // Declarations first, so that their order does not matter; then the lets in order.
+    for item in &ast.items {
+        match item {
+            Item::Inputs { inputs, .. } => {
+                for i in inputs {
+                    if let Some(input) = cx.input(i) {
+                        analysis.inputs.push(input);
+                    }
+                }
+            }
+            Item::Knobs { knobs, .. } => {
+                for k in knobs {
+                    if let Some(knob) = cx.knob(k) {
+                        analysis.knobs.push(knob);
+                    }
+                }
+            }
+            Item::Params { params, .. } => {
+                for p in params {
+                    if let Some(param) = cx.param(p) {
+                        analysis.params.push(param);
+                    }
+                }
+            }
+            Item::Simplify { settings, .. } => cx.limits(settings, &mut limits),
+            Item::Let(_) | Item::Model(_) | Item::Loss { .. } | Item::Metrics { .. } | Item::Unknown { .. } => {}
+        }
+    }
+    for item in &ast.items {
+        if let Item::Let(l) = item {
+            let value = cx.expr(&l.value);
+            let ok = value.is_some();
+            if let Some(value) = value {
+                let at = cx.spans.loc(&l.tokens);
+                analysis.lets.push(Let { name: l.name.to_string(), value, at });
+            }
+            cx.declare(&l.name, if ok { Kind::Value } else { Kind::Broken });
+        }
+    }
+
+    let models: Vec<&ModelAst> =
+        ast.items.iter().filter_map(|i| if let Item::Model(m) = i { Some(m) } else { None }).collect();
+    let poi = match models.first() {
+        Some(m) => {
+            analysis.model = cx.model(m);
+            analysis.model.poi.as_ref().map(|(p, _)| p.clone())
+        }
+        None => {
+            cx.err(&ast.name, "expected a `model { … }` section in the analysis, found none".into());
+            None
+        }
+    };
+    let losses: Vec<&Vec<syn::Expr>> = ast
+        .items
+        .iter()
+        .filter_map(|i| if let Item::Loss { entries, .. } = i { Some(entries) } else { None })
+        .collect();
+    match losses.first() {
+        Some(entries) => analysis.objectives = cx.objectives(entries, poi.as_deref()),
+        None => cx.err(&ast.name, "expected a `loss …;` section in the analysis, found none".into()),
+    }
+    for item in &ast.items {
+        if let Item::Metrics { entries, .. } = item {
+            analysis.metrics = cx.metrics(entries, poi.as_deref());
+            break;
+        }
+    }
+    if cx.errors.is_empty() {
+        Ok(Validated { analysis, spans: cx.spans, limits })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+fn section_name(item: &Item) -> &'static str {
+    match item {
+        Item::Inputs { .. } => "inputs",
+        Item::Knobs { .. } => "knobs",
+        Item::Params { .. } => "params",
+        Item::Let(_) => "let",
+        Item::Model(_) => "model",
+        Item::Loss { .. } => "loss",
+        Item::Metrics { .. } => "metrics",
+        Item::Simplify { .. } => "simplify",
+        Item::Unknown { .. } => "unknown",
+    }
+}
+
+impl Ctx {
+    fn err(&mut self, tokens: &dyn ToTokens, message: String) {
+        self.errors.push(syn::Error::new_spanned(tokens.to_token_stream(), message));
+    }
+
+    /// Declares a name; a second declaration is an error.
+    fn declare(&mut self, name: &syn::Ident, kind: Kind) -> bool {
+        let key = name.to_string();
+        if self.scope.contains_key(&key) {
+            self.err(name, format!("expected a new name, found `{key}` declared twice"));
+            return false;
+        }
+        self.scope.insert(key, kind);
+        true
+    }
+
+    fn input(&mut self, i: &InputAst) -> Option<Input> {
+        let features = self.usize_literal(&i.features, "the number of features");
+        if i.kind != "events" {
+            self.err(&i.kind, format!("expected `events[features]`, found `{}[…]`", i.kind));
+        }
+        let ok = features.is_some() && i.kind == "events";
+        let features = features.unwrap_or(1);
+        if !self.declare(&i.name, if ok { Kind::Input { features } } else { Kind::Broken }) || !ok {
+            return None;
+        }
+        Some(Input { name: i.name.to_string(), features, at: self.spans.loc(&i.tokens) })
+    }
+
+    fn knob(&mut self, k: &KnobAst) -> Option<Knob> {
+        let default = self.number(&k.value, &format!("a number literal as the default of knob `{}`", k.name));
+        if !self.declare(&k.name, if default.is_some() { Kind::Knob } else { Kind::Broken }) {
+            return None;
+        }
+        let at = self.spans.loc(&k.name);
+        Some(Knob { name: k.name.to_string(), default: default?, at })
+    }
+
+    fn param(&mut self, p: &ParamAst) -> Option<Param> {
+        let kind = self.param_kind(p);
+        let declared = match &kind {
+            Some(ParamKind::Mlp(mlp)) => Kind::Network { inputs: mlp.sizes[0] },
+            Some(_) => Kind::Value,
+            None => Kind::Broken,
+        };
+        if !self.declare(&p.name, declared) {
+            return None;
+        }
+        let at = self.spans.loc(&p.tokens);
+        Some(Param { name: p.name.to_string(), kind: kind?, at })
+    }
+
+    fn param_kind(&mut self, p: &ParamAst) -> Option<ParamKind> {
+        let name = &p.name;
+        match (p.function.to_string().as_str(), &p.args) {
+            ("mlp", ParamArgs::Mlp { sizes, rest }) => {
+                let sizes: Vec<Option<usize>> =
+                    sizes.iter().map(|s| self.usize_literal(s, "a layer size (a positive integer literal)")).collect();
+                if sizes.len() < 2 {
+                    self.err(
+                        &p.tokens,
+                        format!("network `{name}`: expected at least two layer sizes, `inputs => outputs`, found one"),
+                    );
+                }
+                let activations: Vec<Option<Activation>> = rest.iter().map(|a| self.activation(a)).collect();
+                if rest.is_empty() || rest.len() > 2 {
+                    self.err(
+                        &p.tokens,
+                        format!(
+                            "network `{name}`: expected `mlp(sizes, hidden activation[, output activation])`, found {} activation(s)",
+                            rest.len()
+                        ),
+                    );
+                    return None;
+                }
+                let sizes: Vec<usize> = sizes.into_iter().collect::<Option<_>>()?;
+                let activations: Vec<Activation> = activations.into_iter().collect::<Option<_>>()?;
+                if sizes.len() < 2 {
+                    return None;
+                }
+                Some(ParamKind::Mlp(Mlp {
+                    sizes,
+                    hidden: activations[0],
+                    output: activations.get(1).copied().unwrap_or(Activation::Identity),
+                }))
+            }
+            ("bin_edges", ParamArgs::Exprs(args)) => self.bin_edges(p, args),
+            ("scalar", ParamArgs::Exprs(args)) => {
+                if args.len() != 1 {
+                    self.err(&p.tokens, format!("`scalar(init)`: expected 1 argument, found {}", args.len()));
+                    return None;
+                }
+                let init = self.number(&args[0], "a number literal as the initial value")?;
+                Some(ParamKind::Array { shape: Vec::new(), init: Init::Constant(init) })
+            }
+            ("array", ParamArgs::Exprs(args)) => {
+                if args.is_empty() || args.len() > 2 {
+                    self.err(
+                        &p.tokens,
+                        format!("`array([dims], init)`: expected 1 or 2 arguments, found {}", args.len()),
+                    );
+                    return None;
+                }
+                let shape = match &args[0] {
+                    syn::Expr::Array(a) => {
+                        let dims: Vec<Option<usize>> =
+                            a.elems.iter().map(|d| self.usize_literal(d, "a dimension (an integer literal)")).collect();
+                        dims.into_iter().collect::<Option<Vec<usize>>>()?
+                    }
+                    other => {
+                        self.err(other, "expected the shape as a list of integer literals like `[3, 2]`".into());
+                        return None;
+                    }
+                };
+                let init = match args.get(1) {
+                    None => Init::Constant(0.0),
+                    Some(e) => self.init(e, &shape)?,
+                };
+                Some(ParamKind::Array { shape, init })
+            }
+            (f, _) => {
+                self.err(&p.function, format!("expected `mlp`, `bin_edges`, `scalar` or `array`, found `{f}`"));
+                None
+            }
+        }
+    }
+
+    fn activation(&mut self, e: &syn::Expr) -> Option<Activation> {
+        let name = ident_of(e);
+        match Activation::ALL.iter().find(|a| Some(a.name()) == name.as_deref()) {
+            Some(a) => Some(*a),
+            None => {
+                let all: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
+                self.err(e, format!("expected an activation ({}), found `{}`", all.join(", "), tokens(e)));
+                None
+            }
+        }
+    }
+
+    /// `bin_edges(lo..hi, bins = n[, trainable])` or `bin_edges([e0, e1, …][, trainable])`.
+    fn bin_edges(&mut self, p: &ParamAst, args: &[syn::Expr]) -> Option<ParamKind> {
+        let mut trainable = false;
+        let mut bins = None;
+        let mut positional = Vec::new();
+        let mut ok = true;
+        for a in args {
+            match a {
+                syn::Expr::Path(_) if ident_of(a).as_deref() == Some("trainable") => trainable = true,
+                syn::Expr::Assign(assign) => match ident_of(&assign.left).as_deref() {
+                    Some("bins") => bins = self.usize_literal(&assign.right, "the number of bins (an integer literal)"),
+                    _ => {
+                        self.err(
+                            &assign.left,
+                            format!("expected `bins = n` or `trainable`, found `{}`", tokens(&assign.left)),
+                        );
+                        ok = false;
+                    }
+                },
+                other => positional.push(other),
+            }
+        }
+        let edges = match positional.as_slice() {
+            [syn::Expr::Range(r)] => {
+                let lo = r.start.as_deref().and_then(|e| self.number(e, "a number literal as the lowest edge"));
+                let hi = r.end.as_deref().and_then(|e| self.number(e, "a number literal as the highest edge"));
+                if r.start.is_none() || r.end.is_none() {
+                    self.err(r, "expected a range with both ends, like `0.0..1.0`".into());
+                }
+                let Some(n) = bins else {
+                    self.err(
+                        &p.tokens,
+                        format!("bin edges `{}`: expected `bins = n` after the range, found none", p.name),
+                    );
+                    return None;
+                };
+                let (lo, hi) = (lo?, hi?);
+                if n == 0 || !(hi > lo) {
+                    self.err(&p.tokens, format!("bin edges `{}`: expected at least one bin between increasing ends, found {n} bins over {lo}..{hi}", p.name));
+                    return None;
+                }
+                (0..=n).map(|k| lo + (hi - lo) * k as f64 / n as f64).collect::<Vec<f64>>()
+            }
+            [syn::Expr::Array(a)] => {
+                if bins.is_some() {
+                    self.err(&p.tokens, "expected either explicit edges or a range with `bins`, found both".into());
+                }
+                let edges: Vec<Option<f64>> =
+                    a.elems.iter().map(|e| self.number(e, "a number literal as a bin edge")).collect();
+                edges.into_iter().collect::<Option<Vec<f64>>>()?
+            }
+            _ => {
+                self.err(
+                    &p.tokens,
+                    format!(
+                        "bin edges `{}`: expected `bin_edges(lo..hi, bins = n[, trainable])` or `bin_edges([edges][, trainable])`",
+                        p.name
+                    ),
+                );
+                return None;
+            }
+        };
+        if edges.len() < 2 || edges.windows(2).any(|w| !(w[1] > w[0])) {
+            self.err(
+                &p.tokens,
+                format!("bin edges `{}`: expected at least two increasing edges, found {edges:?}", p.name),
+            );
+            return None;
+        }
+        if trainable && edges.len() < 3 {
+            self.err(
+                &p.tokens,
+                format!("bin edges `{}`: expected at least 2 bins to train the inner edges, found 1", p.name),
+            );
+            return None;
+        }
+        ok.then_some(ParamKind::BinEdges { edges, trainable })
+    }
+
+    /// An initialiser: a number, `zeros`, `normal(std)`, `glorot` (2-D) or a list of values.
+    fn init(&mut self, e: &syn::Expr, shape: &[usize]) -> Option<Init> {
+        match e {
+            syn::Expr::Path(_) if ident_of(e).as_deref() == Some("zeros") => Some(Init::Constant(0.0)),
+            syn::Expr::Path(_) if ident_of(e).as_deref() == Some("glorot") => match shape {
+                [fan_in, fan_out] => Some(Init::GlorotNormal { fan_in: *fan_in, fan_out: *fan_out }),
+                _ => {
+                    self.err(e, format!("expected a 2-D shape for `glorot`, found {shape:?}"));
+                    None
+                }
+            },
+            syn::Expr::Call(c) if ident_of(&c.func).as_deref() == Some("normal") && c.args.len() == 1 => {
+                let std = self.number(&c.args[0], "a number literal as the standard deviation")?;
+                Some(Init::Normal { std })
+            }
+            syn::Expr::Array(a) => {
+                let v: Vec<Option<f64>> = a.elems.iter().map(|x| self.number(x, "a number literal")).collect();
+                let v: Vec<f64> = v.into_iter().collect::<Option<_>>()?;
+                let n: usize = shape.iter().product();
+                if v.len() != n {
+                    self.err(e, format!("expected {n} initial values for shape {shape:?}, found {}", v.len()));
+                    return None;
+                }
+                Some(Init::Values(v))
+            }
+            _ => Some(Init::Constant(self.number(
+                e,
+                "an initialiser: a number literal, `zeros`, `normal(std)`, `glorot` or a list of numbers",
+            )?)),
+        }
+    }
+
+    fn limits(&mut self, settings: &[Setting], limits: &mut SimplifyLimits) {
+        for s in settings {
+            match s.key.to_string().as_str() {
+                "iterations" => {
+                    if let Some(n) = self.usize_literal(&s.value, "an iteration limit (an integer literal)") {
+                        limits.iterations = n;
+                    }
+                }
+                "nodes" => {
+                    if let Some(n) = self.usize_literal(&s.value, "an e-node limit (an integer literal)") {
+                        limits.nodes = n;
+                    }
+                }
+                "seconds" => {
+                    if let Some(t) = self.number(&s.value, "a time limit in seconds (a number literal)") {
+                        if t > 0.0 && t.is_finite() {
+                            limits.time = Duration::from_secs_f64(t);
+                        } else {
+                            self.err(&s.value, format!("expected a positive time limit, found {t}"));
+                        }
+                    }
+                }
+                other => self.err(&s.key, format!("expected `iterations`, `nodes` or `seconds`, found `{other}`")),
+            }
+        }
+    }
+
+    fn model(&mut self, m: &ModelAst) -> Model {
+        let mut model = Model { at: self.spans.loc(&m.kw), ..Model::default() };
+        let mut channels: BTreeSet<String> = BTreeSet::new();
+        let mut modifier_names: BTreeSet<String> = BTreeSet::new();
+        let mut configs: Vec<(&syn::Ident, &Vec<Setting>)> = Vec::new();
+        let mut poi_kw = None;
+        for item in &m.items {
+            match item {
+                ModelItem::Channel(c) => {
+                    if !channels.insert(c.name.to_string()) {
+                        self.err(&c.name, format!("expected a new channel name, found `{}` twice", c.name));
+                        continue;
+                    }
+                    if c.samples.is_empty() {
+                        self.err(&c.name, format!("channel `{}`: expected at least one sample, found none", c.name));
+                    }
+                    let mut samples = Vec::new();
+                    let mut sample_names = BTreeSet::new();
+                    for s in &c.samples {
+                        if !sample_names.insert(s.name.to_string()) {
+                            self.err(
+                                &s.name,
+                                format!("channel `{}`: expected a new sample name, found `{}` twice", c.name, s.name),
+                            );
+                            continue;
+                        }
+                        let nominal = self.expr(&s.nominal);
+                        let mut modifiers = Vec::new();
+                        let mut names_here = BTreeSet::new();
+                        for md in &s.modifiers {
+                            if !names_here.insert(md.name.to_string()) {
+                                self.err(
+                                    &md.name,
+                                    format!(
+                                        "sample `{}`: expected one modifier named `{}`, found a second",
+                                        s.name, md.name
+                                    ),
+                                );
+                                continue;
+                            }
+                            modifier_names.insert(md.name.to_string());
+                            if let Some(modifier) = self.modifier(md) {
+                                modifiers.push(modifier);
+                            }
+                        }
+                        if let Some(nominal) = nominal {
+                            let at = self.spans.loc(&s.tokens);
+                            samples.push(Sample { name: s.name.to_string(), nominal, modifiers, at });
+                        }
+                    }
+                    let at = self.spans.loc(&c.name);
+                    model.channels.push(Channel { name: c.name.to_string(), samples, at });
+                }
+                ModelItem::Poi { kw, name } => {
+                    if poi_kw.replace(kw).is_some() {
+                        self.err(kw, "expected one `poi` in the model, found a second".into());
+                        continue;
+                    }
+                    let at = self.spans.loc(name);
+                    model.poi = Some((name.to_string(), at));
+                }
+                ModelItem::Parameter { name, settings } => configs.push((name, settings)),
+                ModelItem::Interpolation { settings } => {
+                    for s in settings {
+                        let value = ident_of(&s.value).unwrap_or_default();
+                        match (s.key.to_string().as_str(), value.as_str()) {
+                            ("normsys", "code1") => model.normsys_code = NormSysCode::Code1,
+                            ("normsys", "code4") => model.normsys_code = NormSysCode::Code4,
+                            ("histosys", "code0") => model.histosys_code = HistoSysCode::Code0,
+                            ("histosys", "code2") => model.histosys_code = HistoSysCode::Code2,
+                            ("histosys", "code4p") => model.histosys_code = HistoSysCode::Code4p,
+                            ("normsys", _) => {
+                                self.err(&s.value, format!("expected `code1` or `code4`, found `{}`", tokens(&s.value)))
+                            }
+                            ("histosys", _) => self.err(
+                                &s.value,
+                                format!("expected `code0`, `code2` or `code4p`, found `{}`", tokens(&s.value)),
+                            ),
+                            (key, _) => self.err(&s.key, format!("expected `normsys` or `histosys`, found `{key}`")),
+                        }
+                    }
+                }
+                ModelItem::Unknown { kw } => self.err(
+                    kw,
+                    format!("expected `channel`, `poi`, `parameter` or `interpolation` in the model, found `{kw}`"),
+                ),
+            }
+        }
+        if m.items.iter().all(|i| !matches!(i, ModelItem::Channel(_))) {
+            self.err(&m.kw, "expected at least one channel in the model, found none".into());
+        }
+        match &model.poi {
+            None => self.err(&m.kw, "expected a `poi name;` in the model, found none".into()),
+            Some((poi, at)) if !modifier_names.contains(poi) => {
+                let known: Vec<&str> = modifier_names.iter().map(String::as_str).collect();
+                let e = self.spans.error(
+                    *at,
+                    &format!("expected the poi to be a modifier of the model ({}), found `{poi}`", known.join(", ")),
+                );
+                self.errors.push(e);
+            }
+            Some(_) => {}
+        }
+        for (name, settings) in configs {
+            if !modifier_names.contains(&name.to_string()) {
+                let known: Vec<&str> = modifier_names.iter().map(String::as_str).collect();
+                self.err(name, format!("expected a parameter of the model ({}), found `{name}`", known.join(", ")));
+                continue;
+            }
+            if let Some(c) = self.parameter_config(name, settings) {
+                model.parameters.push(c);
+            }
+        }
+        model
+    }
+
+    fn modifier(&mut self, m: &ModifierAst) -> Option<Modifier> {
+        let kind_name = m.kind.to_string();
+        let what = format!("{kind_name} `{}`", m.name);
+        let args = m.args.as_deref().unwrap_or(&[]);
+        let kind = match kind_name.as_str() {
+            "normfactor" | "shapefactor" | "lumi" => {
+                if m.args.is_some() {
+                    self.err(&m.tokens, format!("{what}: expected no arguments, found {}", args.len()));
+                    return None;
+                }
+                match kind_name.as_str() {
+                    "normfactor" => ModifierKind::NormFactor,
+                    "shapefactor" => ModifierKind::ShapeFactor,
+                    _ => ModifierKind::Lumi,
+                }
+            }
+            "normsys" | "histosys" => {
+                let mut lo = None;
+                let mut hi = None;
+                let mut ok = true;
+                for a in args {
+                    let named = match a {
+                        syn::Expr::Assign(assign) => ident_of(&assign.left).map(|k| (k, &*assign.right)),
+                        _ => None,
+                    };
+                    match named {
+                        Some((k, v)) if k == "lo" => lo = Some(v),
+                        Some((k, v)) if k == "hi" => hi = Some(v),
+                        _ => {
+                            self.err(a, format!("{what}: expected `lo = …` or `hi = …`, found `{}`", tokens(a)));
+                            ok = false;
+                        }
+                    }
+                }
+                let missing: Vec<&str> =
+                    [("lo", lo.is_none()), ("hi", hi.is_none())].iter().filter(|(_, m)| *m).map(|(n, _)| *n).collect();
+                if !missing.is_empty() {
+                    let data = if kind_name == "histosys" { "templates" } else { "factors" };
+                    self.err(
+                        &m.tokens,
+                        format!(
+                            "{what}: expected `lo = …` and `hi = …` ({data} at α = ∓1), found no `{}`",
+                            missing.join("` and no `")
+                        ),
+                    );
+                    return None;
+                }
+                let (lo, hi) = (lo.and_then(|e| self.expr(e)), hi.and_then(|e| self.expr(e)));
+                let (lo, hi) = (lo?, hi?);
+                if !ok {
+                    return None;
+                }
+                if kind_name == "normsys" {
+                    ModifierKind::NormSys { lo, hi }
+                } else {
+                    ModifierKind::HistoSys { lo, hi }
+                }
+            }
+            "staterror" | "shapesys" => {
+                if args.len() != 1 {
+                    self.err(
+                        &m.tokens,
+                        format!(
+                            "{what}: expected 1 argument (the absolute per-bin uncertainties), found {}",
+                            args.len()
+                        ),
+                    );
+                    return None;
+                }
+                let u = self.expr(&args[0])?;
+                if kind_name == "staterror" {
+                    ModifierKind::StatError(u)
+                } else {
+                    ModifierKind::ShapeSys(u)
+                }
+            }
+            other => {
+                self.err(&m.kind, format!("expected a modifier type ({MODIFIERS}), found `{other}`"));
+                return None;
+            }
+        };
+        let at = self.spans.loc(&m.tokens);
+        Some(Modifier { name: m.name.to_string(), kind, at })
+    }
+
+    fn parameter_config(&mut self, name: &syn::Ident, settings: &[Setting]) -> Option<ParameterConfig> {
+        let mut c = ParameterConfig { name: name.to_string(), at: self.spans.loc(name), ..ParameterConfig::default() };
+        let mut ok = true;
+        for s in settings {
+            let key = s.key.to_string();
+            match key.as_str() {
+                "init" | "auxdata" | "sigmas" => {
+                    let values = self.numbers(&s.value);
+                    ok &= values.is_some();
+                    match key.as_str() {
+                        "init" => c.inits = values,
+                        "auxdata" => c.auxdata = values,
+                        _ => c.sigmas = values,
+                    }
+                }
+                "bounds" => {
+                    let pairs = match &s.value {
+                        syn::Expr::Array(a) => a.elems.iter().map(|p| self.pair(p)).collect::<Vec<_>>(),
+                        other => vec![self.pair(other)],
+                    };
+                    let pairs: Option<Vec<(f64, f64)>> = pairs.into_iter().collect();
+                    ok &= pairs.is_some();
+                    c.bounds = pairs;
+                }
+                "fixed" => match &s.value {
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => c.fixed = Some(b.value),
+                    other => {
+                        self.err(other, format!("expected `true` or `false`, found `{}`", tokens(other)));
+                        ok = false;
+                    }
+                },
+                _ => {
+                    self.err(
+                        &s.key,
+                        format!("expected `init`, `bounds`, `fixed`, `auxdata` or `sigmas`, found `{key}`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(c)
+    }
+
+    /// `(lo, hi)` of number literals.
+    fn pair(&mut self, e: &syn::Expr) -> Option<(f64, f64)> {
+        match e {
+            syn::Expr::Tuple(t) if t.elems.len() == 2 => {
+                let lo = self.number(&t.elems[0], "a number literal as the lower bound");
+                let hi = self.number(&t.elems[1], "a number literal as the upper bound");
+                Some((lo?, hi?))
+            }
+            other => {
+                self.err(other, format!("expected bounds `(low, high)` of number literals, found `{}`", tokens(other)));
+                None
+            }
+        }
+    }
+
+    /// A number literal or a list of them.
+    fn numbers(&mut self, e: &syn::Expr) -> Option<Vec<f64>> {
+        match e {
+            syn::Expr::Array(a) => {
+                let v: Vec<Option<f64>> = a.elems.iter().map(|x| self.number(x, "a number literal")).collect();
+                v.into_iter().collect()
+            }
+            other => Some(vec![self.number(other, "a number literal or a list of them")?]),
+        }
+    }
+
+    fn objectives(&mut self, entries: &[syn::Expr], poi: Option<&str>) -> Vec<Objective> {
+        let mut out: Vec<Objective> = Vec::new();
+        for e in entries {
+            let (name, body) = match e {
+                syn::Expr::Assign(a) => match ident_of(&a.left) {
+                    Some(n) => (n, &*a.right),
+                    None => {
+                        self.err(&a.left, format!("expected an objective's name, found `{}`", tokens(&a.left)));
+                        continue;
+                    }
+                },
+                other => match stat_name(other) {
+                    Some(n) => (n, other),
+                    None => {
+                        self.err(
+                            other,
+                            format!(
+                                "expected a statistic ({STATS}) or `name = weighted sum`, found `{}`",
+                                tokens(other)
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let Some(terms) = self.terms(body, poi, 1.0) else { continue };
+            if out.iter().any(|o| o.name == name) {
+                self.err(e, format!("expected objectives of distinct names, found `{name}` twice"));
+                continue;
+            }
+            let at = self.spans.loc(e);
+            out.push(Objective { name, terms, at });
+        }
+        out
+    }
+
+    /// A weighted sum of statistics: `stat`, `w * stat`, `stat * w`, sums and differences.
+    fn terms(&mut self, e: &syn::Expr, poi: Option<&str>, sign: f64) -> Option<Vec<(f64, Stat)>> {
+        match e {
+            syn::Expr::Paren(p) => self.terms(&p.expr, poi, sign),
+            syn::Expr::Binary(b) if matches!(b.op, syn::BinOp::Add(_) | syn::BinOp::Sub(_)) => {
+                let right_sign = if matches!(b.op, syn::BinOp::Sub(_)) { -sign } else { sign };
+                let (l, r) = (self.terms(&b.left, poi, sign), self.terms(&b.right, poi, right_sign));
+                let mut l = l?;
+                l.extend(r?);
+                Some(l)
+            }
+            syn::Expr::Binary(b) if matches!(b.op, syn::BinOp::Mul(_)) => {
+                let (weight, stat) =
+                    if literal(&b.left).is_some() { (&*b.left, &*b.right) } else { (&*b.right, &*b.left) };
+                let w = self.number(weight, "a number literal as the weight of a statistic");
+                let s = self.stat(stat, poi);
+                Some(vec![(sign * w?, s?)])
+            }
+            other => Some(vec![(sign, self.stat(other, poi)?)]),
+        }
+    }
+
+    fn metrics(&mut self, entries: &[syn::Expr], poi: Option<&str>) -> Vec<Metric> {
+        let mut out: Vec<Metric> = Vec::new();
+        for e in entries {
+            let (name, body) = match e {
+                syn::Expr::Assign(a) => (ident_of(&a.left).unwrap_or_default(), &*a.right),
+                other => (stat_name(other).unwrap_or_default(), other),
+            };
+            let Some(stat) = self.stat(body, poi) else { continue };
+            if out.iter().any(|m| m.name == name) {
+                self.err(
+                    e,
+                    format!("expected metrics of distinct names, found `{name}` twice (name one: `other = …`)"),
+                );
+                continue;
+            }
+            let at = self.spans.loc(e);
+            out.push(Metric { name, stat, at });
+        }
+        out
+    }
+
+    /// `cls`, `cls(mu = 1.0)`, `discovery`, `poi_uncert`, `bce(signal, backgrounds…)`.
+    fn stat(&mut self, e: &syn::Expr, poi: Option<&str>) -> Option<Stat> {
+        let (name, args): (String, Vec<&syn::Expr>) = match e {
+            syn::Expr::Call(c) => (ident_of(&c.func).unwrap_or_default(), c.args.iter().collect()),
+            other => (ident_of(other).unwrap_or_default(), Vec::new()),
+        };
+        let at = self.spans.loc(e);
+        match name.as_str() {
+            "cls" => {
+                let mu_test = match args.as_slice() {
+                    [] => 1.0,
+                    [syn::Expr::Assign(a)] => {
+                        let key = ident_of(&a.left).unwrap_or_default();
+                        if let Some(poi) = poi.filter(|p| *p != key) {
+                            self.err(
+                                &a.left,
+                                format!("cls: expected the poi `{poi}` as the argument's name, found `{key}`"),
+                            );
+                        }
+                        self.number(&a.right, "a number literal as the poi's test value")?
+                    }
+                    [value] => self.number(value, "a number literal as the poi's test value")?,
+                    _ => {
+                        self.err(
+                            e,
+                            format!("cls: expected at most 1 argument (the poi's test value), found {}", args.len()),
+                        );
+                        return None;
+                    }
+                };
+                Some(Stat::Cls { mu_test, at })
+            }
+            "discovery" | "poi_uncert" => {
+                if !args.is_empty() || matches!(e, syn::Expr::Call(_)) {
+                    self.err(e, format!("{name}: expected no arguments, found {}", args.len()));
+                    return None;
+                }
+                Some(if name == "discovery" { Stat::Discovery { at } } else { Stat::PoiUncert { at } })
+            }
+            "bce" => {
+                if args.len() < 2 {
+                    self.err(e, format!("bce: expected the signal's network output and at least one background's, found {} argument(s)", args.len()));
+                    return None;
+                }
+                let converted: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a)).collect();
+                let mut converted: Vec<Expr> = converted.into_iter().collect::<Option<_>>()?;
+                let signal = converted.remove(0);
+                Some(Stat::Bce { signal, backgrounds: converted, at })
+            }
+            _ => {
+                self.err(e, format!("expected a statistic ({STATS}), found `{}`", tokens(e)));
+                None
+            }
+        }
+    }
+
+    /// An expression of the language.
+    fn expr(&mut self, e: &syn::Expr) -> Option<Expr> {
+        let kind = match e {
+            syn::Expr::Lit(_) => ExprKind::Num(self.number(e, "a number")?),
+            syn::Expr::Paren(p) => return self.expr(&p.expr),
+            syn::Expr::Group(g) => return self.expr(&g.expr),
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => match literal(&u.expr) {
+                Some(v) => ExprKind::Num(-v),
+                None => ExprKind::Unary(UnaryFn::Neg, Box::new(self.expr(&u.expr)?)),
+            },
+            syn::Expr::Binary(b) => {
+                let op = match b.op {
+                    syn::BinOp::Add(_) => Some(BinOp::Add),
+                    syn::BinOp::Sub(_) => Some(BinOp::Sub),
+                    syn::BinOp::Mul(_) => Some(BinOp::Mul),
+                    syn::BinOp::Div(_) => Some(BinOp::Div),
+                    _ => None,
+                };
+                let (l, r) = (self.expr(&b.left), self.expr(&b.right));
+                let Some(op) = op else {
+                    self.err(&b.op, format!("expected `+`, `-`, `*` or `/`, found `{}`", tokens(&b.op)));
+                    return None;
+                };
+                ExprKind::Binary(op, Box::new(l?), Box::new(r?))
+            }
+            syn::Expr::Path(_) => {
+                let Some(name) = ident_of(e) else {
+                    self.err(e, format!("expected a name, found the path `{}`", tokens(e)));
+                    return None;
+                };
+                match self.scope.get(&name) {
+                    Some(Kind::Broken) => return None,
+                    Some(Kind::Network { .. }) => {
+                        self.err(e, format!("expected a value, found the network `{name}` (apply it: `{name}(x)`)"));
+                        return None;
+                    }
+                    Some(_) => ExprKind::Var(name),
+                    None if self.unknown_section => return None,
+                    None => {
+                        self.err(e, format!("expected an input, knob, parameter or earlier `let`, found the undefined name `{name}`"));
+                        return None;
+                    }
+                }
+            }
+            syn::Expr::Index(i) => {
+                let base = self.expr(&i.expr);
+                let index = self.usize_literal_or_zero(&i.index, "a feature index (an integer literal)");
+                ExprKind::Index(Box::new(base?), index?)
+            }
+            syn::Expr::Array(a) => {
+                let v: Vec<Option<f64>> =
+                    a.elems.iter().map(|x| self.number(x, "a number literal in an array")).collect();
+                ExprKind::Array(v.into_iter().collect::<Option<_>>()?)
+            }
+            syn::Expr::Call(c) => return self.call(e, c),
+            other => {
+                self.err(other, "expected numbers, names, `+ - * /`, calls or `x[i]` in an expression".into());
+                return None;
+            }
+        };
+        Some(Expr { kind, at: self.spans.loc(e) })
+    }
+
+    fn call(&mut self, whole: &syn::Expr, c: &syn::ExprCall) -> Option<Expr> {
+        let Some(f) = ident_of(&c.func) else {
+            self.err(&c.func, format!("expected a function or network name, found `{}`", tokens(&c.func)));
+            return None;
+        };
+        let args: Vec<&syn::Expr> = c.args.iter().collect();
+        let positional: Vec<&syn::Expr> = args.iter().copied().filter(|a| !matches!(a, syn::Expr::Assign(_))).collect();
+        let named: Vec<&syn::ExprAssign> =
+            args.iter().filter_map(|a| if let syn::Expr::Assign(n) = a { Some(n) } else { None }).collect();
+        let arity = |cx: &mut Ctx, n: usize, what: &str| -> bool {
+            if positional.len() != n || (!named.is_empty() && f != "hist") {
+                cx.err(whole, format!("`{f}`: expected {n} argument(s) ({what}), found {}", args.len()));
+                false
+            } else {
+                true
+            }
+        };
+        let unary = UnaryFn::CALLABLE.iter().find(|u| u.name() == f).copied();
+        let kind = match (self.scope.get(&f).copied(), f.as_str()) {
+            (Some(Kind::Network { inputs }), _) => {
+                if !arity(self, 1, "the events to evaluate it on") {
+                    return None;
+                }
+                if let Some(Kind::Input { features }) =
+                    ident_of(positional[0]).and_then(|n| self.scope.get(&n).copied())
+                {
+                    if features != inputs {
+                        self.err(
+                            positional[0],
+                            format!(
+                                "network `{f}`: expected an input of {inputs} features, found `{}` with {features}",
+                                tokens(positional[0])
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                ExprKind::Apply { net: f.clone(), arg: Box::new(self.expr(positional[0])?) }
+            }
+            (Some(Kind::Broken), _) => return None,
+            (Some(_), _) => {
+                self.err(&c.func, format!("expected a network or function to call, found the value `{f}`"));
+                return None;
+            }
+            (None, "sum" | "mean") => {
+                if !arity(self, 1, "the values") {
+                    return None;
+                }
+                let x = Box::new(self.expr(positional[0])?);
+                if f == "sum" {
+                    ExprKind::Sum(x)
+                } else {
+                    ExprKind::Mean(x)
+                }
+            }
+            (None, "hist") => return self.hist(whole, &positional, &named),
+            (None, _) if unary.is_some() => {
+                if !arity(self, 1, "the values") {
+                    return None;
+                }
+                ExprKind::Unary(unary?, Box::new(self.expr(positional[0])?))
+            }
+            (None, _) => {
+                self.err(&c.func, format!("expected a network or a function ({FUNCTIONS}), found `{f}`"));
+                return None;
+            }
+        };
+        Some(Expr { kind, at: self.spans.loc(whole) })
+    }
+
+    /// `hist(values, edges, bandwidth[, scale = s][, reflect = true])`.
+    fn hist(&mut self, whole: &syn::Expr, positional: &[&syn::Expr], named: &[&syn::ExprAssign]) -> Option<Expr> {
+        if positional.len() != 3 {
+            self.err(
+                whole,
+                format!(
+                    "`hist`: expected 3 positional arguments (values, edges, bandwidth), found {}",
+                    positional.len()
+                ),
+            );
+            return None;
+        }
+        let (values, edges, bandwidth) = (self.expr(positional[0]), self.expr(positional[1]), self.expr(positional[2]));
+        let mut scale = None;
+        let mut reflect = false;
+        let mut ok = true;
+        for n in named {
+            match ident_of(&n.left).as_deref() {
+                Some("scale") => match self.expr(&n.right) {
+                    Some(s) => scale = Some(Box::new(s)),
+                    None => ok = false,
+                },
+                Some("reflect") => match &*n.right {
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => reflect = b.value,
+                    other => {
+                        self.err(other, format!("expected `true` or `false`, found `{}`", tokens(other)));
+                        ok = false;
+                    }
+                },
+                _ => {
+                    self.err(
+                        &n.left,
+                        format!("`hist`: expected `scale = …` or `reflect = …`, found `{}`", tokens(&n.left)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let (values, edges, bandwidth) = (values?, edges?, bandwidth?);
+        if !ok {
+            return None;
+        }
+        let kind = ExprKind::Hist {
+            values: Box::new(values),
+            edges: Box::new(edges),
+            bandwidth: Box::new(bandwidth),
+            scale,
+            reflect,
+        };
+        Some(Expr { kind, at: self.spans.loc(whole) })
+    }
+
+    /// A number literal (integer or float, optionally negated).
+    fn number(&mut self, e: &syn::Expr, expected: &str) -> Option<f64> {
+        match literal(e) {
+            Some(v) if v.is_finite() => Some(v),
+            Some(v) => {
+                self.err(e, format!("expected {expected}, found the non-finite {v}"));
+                None
+            }
+            None => {
+                self.err(e, format!("expected {expected}, found `{}`", tokens(e)));
+                None
+            }
+        }
+    }
+
+    /// A positive integer literal.
+    fn usize_literal(&mut self, e: &syn::Expr, expected: &str) -> Option<usize> {
+        match self.usize_literal_or_zero(e, expected)? {
+            0 => {
+                self.err(e, format!("expected {expected}, found 0"));
+                None
+            }
+            n => Some(n),
+        }
+    }
+
+    fn usize_literal_or_zero(&mut self, e: &syn::Expr, expected: &str) -> Option<usize> {
+        match e {
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => match i.base10_parse::<usize>() {
+                Ok(n) => Some(n),
+                Err(err) => {
+                    self.err(e, format!("expected {expected}, found `{}` ({err})", tokens(e)));
+                    None
+                }
+            },
+            other => {
+                self.err(other, format!("expected {expected}, found `{}`", tokens(other)));
+                None
+            }
+        }
+    }
+}
+
+/// The value of a number literal, possibly negated.
+fn literal(e: &syn::Expr) -> Option<f64> {
+    match e {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) => f.base10_parse().ok(),
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<i64>().ok().map(|v| v as f64),
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => literal(&u.expr).map(|v| -v),
+        syn::Expr::Paren(p) => literal(&p.expr),
+        syn::Expr::Group(g) => literal(&g.expr),
+        _ => None,
+    }
+}
+
+/// The name of a single-identifier path.
+fn ident_of(e: &syn::Expr) -> Option<String> {
+    match e {
+        syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+/// The statistic an objective or metric entry names, used as its default name.
+fn stat_name(e: &syn::Expr) -> Option<String> {
+    match e {
+        syn::Expr::Call(c) => ident_of(&c.func),
+        other => ident_of(other),
+    }
+}
+
+/// The tokens as the user wrote them, for messages.
+fn tokens(t: &dyn ToTokens) -> String {
+    let text = t.to_token_stream().to_string();
+    if text.len() > 60 {
+        format!("{}…", &text[..text.char_indices().nth(57).map_or(text.len(), |(i, _)| i)])
+    } else {
+        text
+    }
+}

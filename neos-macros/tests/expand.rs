@@ -1,0 +1,171 @@
+//! `expand` without rustc: the blobs analysis and a one-bin counting analysis expand without
+//! errors (their prettyplease-formatted expansions are snapshots), and bad input expands to
+//! every error at once plus a stub of the analysis type.
+
+// Test helpers panic on failure: that is how a test fails. The modules are the macro crate's
+// own, included by path because a proc-macro crate exports nothing else.
+#![allow(clippy::unwrap_used, dead_code)]
+
+#[path = "../src/ast.rs"]
+mod ast;
+#[path = "../src/expand.rs"]
+mod expand;
+#[path = "../src/parse.rs"]
+mod parse;
+#[path = "../src/validate.rs"]
+mod validate;
+
+use proc_macro2::TokenStream;
+
+/// The neos paper's analysis; `WIDTH` is replaced by the hidden width.
+const BLOBS: &str = r#"
+    /// The four-blob problem of the neos paper.
+    pub analysis Blobs {
+        inputs { sig: events[2], bkg_nom: events[2], bkg_up: events[2], bkg_down: events[2] }
+        knobs { bandwidth = 0.09, lumi = 10.0 }
+        params {
+            nn = mlp(2 => WIDTH => WIDTH => 1, relu, sigmoid);
+            edges = bin_edges(0.0..1.0, bins = 4, trainable);
+        }
+        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
+        let b = hist(nn(bkg_nom), edges, bandwidth, scale = 10.0 * lumi);
+        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
+        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
+        model {
+            channel singlechannel {
+                sample signal = s { normfactor mu }
+                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+            }
+            poi mu;
+        }
+        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nom), nn(bkg_up), nn(bkg_down));
+        metrics cls, discovery, poi_uncert;
+    }
+"#;
+
+/// A one-bin counting experiment with a trainable cut on one feature.
+const COUNTING: &str = r#"
+    analysis Counting {
+        inputs { sig: events[1], bkg: events[1] }
+        knobs { bandwidth = 0.1, lumi = 10.0 }
+        params {
+            cut = scalar(0.5);
+            bin = bin_edges(0.0..1.0, bins = 1);
+        }
+        let s = hist(sigmoid((sig[0] - cut) * 10.0), bin, bandwidth, scale = 5.0 * lumi);
+        let b = hist(sigmoid((bkg[0] - cut) * 10.0), bin, bandwidth, scale = 50.0 * lumi);
+        model {
+            channel sr {
+                sample signal = s { normfactor mu }
+                sample background = b { normsys bkg_norm(lo = 0.9, hi = 1.1), staterror stat(0.1 * b) }
+            }
+            poi mu;
+            parameter mu { bounds = (0.0, 20.0) }
+        }
+        loss discovery;
+        metrics discovery, poi_uncert;
+    }
+"#;
+
+fn tokens(source: &str) -> TokenStream {
+    source.parse().unwrap()
+}
+
+fn blobs(width: usize) -> TokenStream {
+    tokens(&BLOBS.replace("WIDTH", &width.to_string()))
+}
+
+/// The blobs analysis with one piece of text replaced (which must occur).
+fn blobs_with(edits: &[(&str, &str)]) -> TokenStream {
+    let mut source = BLOBS.replace("WIDTH", "8");
+    for (from, to) in edits {
+        assert!(source.contains(from), "`{from}` is not in the blobs analysis");
+        source = source.replacen(from, to, 1);
+    }
+    tokens(&source)
+}
+
+/// The messages of the `compile_error!`s in an expansion.
+fn errors(out: &TokenStream) -> Vec<String> {
+    let file: syn::File = syn::parse2(out.clone()).unwrap();
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "compile_error") => {
+                let lit: syn::LitStr = m.mac.parse_body().unwrap();
+                Some(lit.value())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn good_analyses_compile_to_their_graphs() {
+    for (name, input, params) in
+        [("blobs", blobs(32), 2 * 32 + 32 + 32 * 32 + 32 + 32 + 1 + 3), ("counting", tokens(COUNTING), 1)]
+    {
+        let (_, compiled) = expand::analyse(input).map_err(|(_, e)| format!("{name}: {e:?}")).unwrap();
+        assert_eq!(compiled.lowered.param_count(), params, "{name}");
+        assert!(compiled.simplified.output("loss_discovery").is_some(), "{name}");
+    }
+}
+
+/// The errors of the blobs analysis after `edits`, checking that the stub is there.
+fn check(edits: &[(&str, &str)]) -> Vec<String> {
+    let out = expand::expand(blobs_with(edits));
+    let file: syn::File = syn::parse2(out.clone()).unwrap();
+    let stub = file.items.iter().any(|i| matches!(i, syn::Item::Struct(s) if s.ident == "Blobs"));
+    assert!(stub, "no stub `Blobs` in the expansion of {edits:?}");
+    errors(&out)
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let found = check(&[
+        (
+            "histosys correlated_bkg_uncertainty(lo = bdn, hi = bup)",
+            "histosis correlated_bkg_uncertainty(lo = bdn, hi = bup)",
+        ),
+        ("metrics cls,", "metrics clss,"),
+        ("let bup = hist(nn(bkg_up)", "let bup = hist(nn(bkg_upp)"),
+        ("bandwidth = 0.09", "bandwidth = 0.09 * 2.0"),
+    ]);
+    assert_eq!(
+        found,
+        [
+            "expected a number literal as the default of knob `bandwidth`, found `0.09 * 2.0`",
+            "expected an input, knob, parameter or earlier `let`, found the undefined name `bkg_upp`",
+            "expected a modifier type (normfactor, shapefactor, lumi, normsys, histosys, staterror or shapesys), found `histosis`",
+            "expected a statistic (cls, discovery, poi_uncert or bce), found `clss`",
+        ]
+    );
+}
+
+#[test]
+fn errors_name_what_was_expected_and_found() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("poi mu;", "")], "expected a `poi name;` in the model, found none"),
+        (&[("sig: events[2]", "sig: events[3]")], "network `nn`: expected an input of 2 features, found `sig` with 3"),
+        (&[("hi = bup)", ")")], "histosys `correlated_bkg_uncertainty`: expected `lo = …` and `hi = …` (templates at α = ∓1), found no `hi`"),
+        (&[("let b = hist(nn(bkg_nom), edges, bandwidth,", "let b = hist(nn(bkg_nom), edges,")], "`hist`: expected 3 positional arguments (values, edges, bandwidth), found 2"),
+        (&[("let bdn", "let s")], "expected a new name, found `s` declared twice"),
+        (&[("bins = 4", "bins = n")], "expected the number of bins (an integer literal), found `n`"),
+        (&[("poi mu;", "poi mu; parameter nu { bounds = (0.0, 5.0) }")], "expected a parameter of the model (correlated_bkg_uncertainty, mu), found `nu`"),
+        (&[("let s = hist(nn(sig)", "let s = hist(sig")], "hist: expected values of shape [events] (one per event), found [events, 2] (pick a column with `x[i]`)"),
+        (&[("cls(mu = 1.0)", "cls(nu = 1.0)")], "cls: expected the poi `mu` as the argument's name, found `nu`"),
+        (&[("discovery, poi_uncert, bce", "discovery(1.0), poi_uncert, bce")], "discovery: expected no arguments, found 1"),
+        (&[("relu, sigmoid", "relu, sigmod")], "expected an activation (relu, tanh, sigmoid, softplus, identity), found `sigmod`"),
+        (&[("knobs {", "knobz {")], "expected a section (`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`), found `knobz`"),
+    ];
+    for (edits, expected) in cases {
+        let found = check(edits);
+        assert!(found.iter().any(|m| m == expected), "{edits:?}: expected the error {expected:?}, found {found:?}");
+    }
+}
+
+#[test]
+fn a_parse_error_still_gives_the_stub() {
+    let found = check(&[("loss cls(mu = 1.0),", "loss cls(mu = 1.0) discovery,")]);
+    assert_eq!(found, ["expected `,`"]);
+}
