@@ -1,0 +1,172 @@
+//! The blobs analysis through `neos!` and generated code: on the reference tiny network
+//! (2 → 8 → 1) and blobs of ../shared/reference/pipeline_small.json the generated loss,
+//! gradients, metrics and yields equal the converged reference (1e-8), the parameter layout
+//! is the description's, initialisation is deterministic, and bad batches are errors.
+
+// Test helpers panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+use ndarray::Array2;
+use serde_json::Value;
+
+neos::neos! {
+    /// The four-blob problem of the neos paper, with the reference's tiny network.
+    pub analysis Blobs {
+        inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
+        knobs { bandwidth = 0.09, lumi = 10.0 }
+        params {
+            nn = mlp(2 => 8 => 1, relu, sigmoid);
+            edges = bin_edges(0.0..1.0, bins = 4, trainable);
+        }
+        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
+        let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
+        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
+        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
+        model {
+            channel singlechannel {
+                sample signal = s { normfactor mu }
+                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+            }
+            poi mu;
+        }
+        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
+        metrics cls, discovery, poi_uncert;
+    }
+}
+
+const BLOBS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
+
+fn reference() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/pipeline_small.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn flat(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("expected numbers, found {other}"),
+    }
+}
+
+/// The reference's parameters in the analysis's flat layout (nn_w0, nn_b0, nn_w1, nn_b1, edges).
+fn reference_params(r: &Value) -> Vec<f64> {
+    let pars = &r["inputs"]["nn_pars"];
+    [&pars[0][0], &pars[0][1], &pars[2][0], &pars[2][1], &r["inputs"]["inner_bin_edges"]]
+        .iter()
+        .flat_map(|v| flat(v))
+        .collect()
+}
+
+fn reference_batch(r: &Value) -> Vec<Array2<f64>> {
+    BLOBS
+        .iter()
+        .map(|b| {
+            let data = flat(&r["inputs"]["data"][b]);
+            Array2::from_shape_vec((data.len() / 2, 2), data).unwrap()
+        })
+        .collect()
+}
+
+fn close(label: &str, found: f64, expected: f64, scale: f64, rtol: f64) {
+    assert!(
+        (found - expected).abs() <= rtol * scale.max(expected.abs()),
+        "{label}: found {found:e}, expected {expected:e}"
+    );
+}
+
+#[test]
+fn generated_code_reproduces_the_reference_pipeline() {
+    let r = reference();
+    let mut blobs = Blobs::new();
+    let params = reference_params(&r);
+    assert_eq!(blobs.param_count(), params.len());
+    let data = reference_batch(&r);
+    let batch: Vec<_> = data.iter().map(|a| a.view()).collect();
+    for name in ["cls", "discovery", "poi_uncert"] {
+        let exact = &r["exact"][name];
+        let (value, grad) = blobs.value_and_grad(name, &params, &batch, &[]).unwrap();
+        close(name, value, exact["value"].as_f64().unwrap(), 0.0, 1e-8);
+        let loss = blobs.loss(name, &params, &batch, &[]).unwrap();
+        assert_eq!(loss.to_bits(), value.to_bits(), "{name}: loss and value_and_grad differ");
+        let nn = &exact["grad"]["nn_pars"];
+        let expected: Vec<f64> =
+            [&nn[0][0], &nn[0][1], &nn[2][0], &nn[2][1], &exact["grad"]["bins"]].iter().flat_map(|v| flat(v)).collect();
+        let scale = expected.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+        for (i, (g, e)) in grad.iter().zip(&expected).enumerate() {
+            close(&format!("d{name}[{i}]"), *g, *e, scale, 1e-8);
+        }
+    }
+    let bce = &r["neos_relaxed"]["bce"];
+    close("bce", blobs.loss("bce", &params, &batch, &[]).unwrap(), bce["value"].as_f64().unwrap(), 0.0, 2e-6);
+    let metrics = blobs.metrics(&params, &batch, &[]).unwrap();
+    let names: Vec<&str> = metrics.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["cls", "discovery", "poi_uncert"]);
+    for (name, value) in metrics {
+        close(name, value, r["exact"][name]["value"].as_f64().unwrap(), 0.0, 1e-8);
+    }
+    let values = blobs.values(&params, &batch, &[]).unwrap();
+    for ((name, yields), blob) in values.iter().zip(BLOBS) {
+        let expected = flat(&r["intermediate"]["yields"][blob]);
+        for (y, e) in yields.iter().zip(&expected) {
+            close(&format!("yields {name}"), *y, *e, 0.0, 1e-10);
+        }
+    }
+    let outputs = blobs.network("nn", &params, batch[0]).unwrap();
+    for (o, e) in outputs.iter().zip(flat(&r["intermediate"]["nn_output"]["sig"])) {
+        close("network output", *o, e, 0.0, 1e-12);
+    }
+    let edges = blobs.edges(&params);
+    assert_eq!(edges, [("edges", vec![0.0, 0.25, 0.5, 0.75, 1.0])]);
+}
+
+#[test]
+fn knobs_change_the_result_and_unknown_ones_are_errors() {
+    let r = reference();
+    let mut blobs = Blobs::new();
+    let params = reference_params(&r);
+    let data = reference_batch(&r);
+    let batch: Vec<_> = data.iter().map(|a| a.view()).collect();
+    let at_default = blobs.loss("cls", &params, &batch, &[]).unwrap();
+    let explicit = blobs.loss("cls", &params, &batch, &[("bandwidth", 0.09), ("lumi", 10.0)]).unwrap();
+    assert_eq!(at_default.to_bits(), explicit.to_bits());
+    let sharper = blobs.loss("cls", &params, &batch, &[("bandwidth", 1e-8)]).unwrap();
+    assert_ne!(sharper, at_default);
+    let e = blobs.loss("cls", &params, &batch, &[("bandwith", 0.1)]).unwrap_err();
+    assert!(e.message.contains("expected one of the knobs (bandwidth, lumi), found `bandwith`"), "{e}");
+    let e = blobs.loss("clss", &params, &batch, &[]).unwrap_err();
+    assert!(e.message.contains("found `clss`"), "{e}");
+    let e = blobs.loss("cls", &params[1..], &batch, &[]).unwrap_err();
+    assert!(e.message.contains("expected 36 parameters, found 35"), "{e}");
+    let e = blobs.loss("cls", &params, &batch[..3], &[]).unwrap_err();
+    assert!(e.message.contains("expected one array per sample (4), found 3"), "{e}");
+    let short = data[1].slice(ndarray::s![..10, ..]).to_owned();
+    let uneven = [batch[0], short.view(), batch[2], batch[3]];
+    let e = blobs.loss("cls", &params, &uneven, &[]).unwrap_err();
+    assert!(e.message.contains("sample `bkg_nominal`: expected 50 events like sample `sig`, found 10"), "{e}");
+}
+
+#[test]
+fn init_is_deterministic_and_laid_out_like_stax() {
+    let blobs = Blobs::new();
+    let a = blobs.init(3);
+    let b = blobs.init(3);
+    assert_eq!(a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    assert_ne!(a, blobs.init(4));
+    let shapes: Vec<(&str, &[usize])> = Blobs::PARAMS.to_vec();
+    assert_eq!(
+        shapes,
+        [("nn_w0", &[2, 8][..]), ("nn_b0", &[8][..]), ("nn_w1", &[8, 1][..]), ("nn_b1", &[1][..]), ("edges", &[3][..])]
+    );
+    // Glorot weights are bounded by the truncation at two standard deviations; biases are small;
+    // the inner edges start where they were declared.
+    let bound = 2.0 * (2.0 / 10.0_f64).sqrt() / 0.879_625_661_034_239_8;
+    assert!(a[..16].iter().all(|w| w.abs() <= bound));
+    assert!(a[16..24].iter().all(|b| b.abs() < 0.1));
+    assert_eq!(a[33..], [0.25, 0.5, 0.75]);
+    // The trainer's trait sees the same analysis.
+    assert_eq!(blobs.samples(), [("sig", 2), ("bkg_nominal", 2), ("bkg_up", 2), ("bkg_down", 2)]);
+    let as_trait: &dyn neos::__private::runtime::train::Analysis = &blobs;
+    assert_eq!(as_trait.objectives(), ["cls", "discovery", "poi_uncert", "bce"]);
+    assert_eq!(as_trait.report(&a), [("edges".to_string(), vec![0.0, 0.25, 0.5, 0.75, 1.0])]);
+}
