@@ -1,12 +1,15 @@
 //! Throughput of the runtime's elementwise slice kernels (`neos_runtime::math::slice`), in
 //! millions of elements per second on one core: the detected instruction-set path, the portable
-//! path, and a plain loop over the libm twin (the interpreter's formula on libm). Medians over
+//! path, and a plain loop over the libm twin — the interpreter's formula on the C library's
+//! libm through `std` (`f32` functions for `f32`), and on the libm crate's erfc for Φ, as
+//! `neos_runtime::hist::norm_cdf` computes it (in `f64`, rounded, for `f32`). Medians over
 //! repeated runs; run with `--release`.
 //!
 //! ```text
 //! cargo run --release --example bench_elementwise -- [--elements N] [--runs R]
 //! ```
 
+use neos_runtime::hist::norm_cdf;
 use neos_runtime::math::{slice, Isa};
 use neos_runtime::RunError;
 
@@ -29,18 +32,18 @@ struct Bench {
 
 fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
-        1.0 / (1.0 + libm::exp(-x))
+        1.0 / (1.0 + (-x).exp())
     } else {
-        let e = libm::exp(x);
+        let e = x.exp();
         e / (1.0 + e)
     }
 }
 
 fn sigmoidf(x: f32) -> f32 {
     if x >= 0.0 {
-        1.0 / (1.0 + libm::expf(-x))
+        1.0 / (1.0 + (-x).exp())
     } else {
-        let e = libm::expf(x);
+        let e = x.exp();
         e / (1.0 + e)
     }
 }
@@ -60,32 +63,32 @@ fn benches() -> Vec<Bench> {
             range: (-20.0, 20.0),
             f64: slice::exp_f64_on,
             f32: slice::exp_f32_on,
-            libm_f64: libm::exp,
-            libm_f32: libm::expf,
+            libm_f64: f64::exp,
+            libm_f32: f32::exp,
         },
         Bench {
             name: "log",
             range: (1e-3, 100.0),
             f64: slice::log_f64_on,
             f32: slice::log_f32_on,
-            libm_f64: libm::log,
-            libm_f32: libm::logf,
+            libm_f64: f64::ln,
+            libm_f32: f32::ln,
         },
         Bench {
             name: "norm_cdf",
             range: (-6.0, 6.0),
             f64: slice::norm_cdf_f64_on,
             f32: slice::norm_cdf_f32_on,
-            libm_f64: |x| 0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2),
-            libm_f32: |x| 0.5 * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
+            libm_f64: norm_cdf,
+            libm_f32: |x| norm_cdf(x as f64) as f32,
         },
         Bench {
             name: "norm_pdf",
             range: (-6.0, 6.0),
             f64: slice::norm_pdf_f64_on,
             f32: slice::norm_pdf_f32_on,
-            libm_f64: |x| libm::exp(-0.5 * x * x) * 0.398_942_280_401_432_7,
-            libm_f32: |x| libm::expf(-0.5 * x * x) * 0.398_942_3,
+            libm_f64: |x| (-0.5 * x * x).exp() * 0.398_942_280_401_432_7,
+            libm_f32: |x| (-0.5 * x * x).exp() * 0.398_942_3,
         },
         Bench {
             name: "sigmoid",
@@ -100,16 +103,16 @@ fn benches() -> Vec<Bench> {
             range: (-5.0, 5.0),
             f64: slice::tanh_f64_on,
             f32: slice::tanh_f32_on,
-            libm_f64: libm::tanh,
-            libm_f32: libm::tanhf,
+            libm_f64: f64::tanh,
+            libm_f32: f32::tanh,
         },
         Bench {
             name: "softplus",
             range: (-10.0, 10.0),
             f64: slice::softplus_f64_on,
             f32: slice::softplus_f32_on,
-            libm_f64: |x| x.max(0.0) + libm::log1p(libm::exp(-x.abs())),
-            libm_f32: |x| x.max(0.0) + libm::log1pf(libm::expf(-x.abs())),
+            libm_f64: |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            libm_f32: |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
         },
         Bench {
             name: "relu",
