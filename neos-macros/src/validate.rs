@@ -342,13 +342,17 @@ impl Ctx {
     fn bin_edges(&mut self, p: &ParamAst, args: &[syn::Expr]) -> Option<ParamKind> {
         let mut trainable = false;
         let mut bins = None;
+        let mut bins_given = false;
         let mut positional = Vec::new();
         let mut ok = true;
         for a in args {
             match a {
                 syn::Expr::Path(_) if ident_of(a).as_deref() == Some("trainable") => trainable = true,
                 syn::Expr::Assign(assign) => match ident_of(&assign.left).as_deref() {
-                    Some("bins") => bins = self.usize_literal(&assign.right, "the number of bins (an integer literal)"),
+                    Some("bins") => {
+                        bins_given = true;
+                        bins = self.usize_literal(&assign.right, "the number of bins (an integer literal)");
+                    }
                     _ => {
                         self.err(
                             &assign.left,
@@ -368,6 +372,10 @@ impl Ctx {
                     self.err(r, "expected a range with both ends, like `0.0..1.0`".into());
                 }
                 let Some(n) = bins else {
+                    // A `bins` that was given but is not a literal has been reported already.
+                    if bins_given {
+                        return None;
+                    }
                     self.err(
                         &p.tokens,
                         format!("bin edges `{}`: expected `bins = n` after the range, found none", p.name),
