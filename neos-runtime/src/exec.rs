@@ -13,6 +13,7 @@ use crate::gemm::{dgemm, sgemm, Op};
 /// The number of events shared by the event inputs: each is given as
 /// (name, its length, the product of its fixed dimensions). Inputs must agree, and their lengths
 /// must be whole multiples of their fixed size.
+#[inline]
 pub fn events(inputs: &[(&str, usize, usize)]) -> Result<usize, RunError> {
     let mut found: Option<(usize, &str)> = None;
     for &(name, len, per_event) in inputs {
@@ -35,6 +36,7 @@ pub fn events(inputs: &[(&str, usize, usize)]) -> Result<usize, RunError> {
 }
 
 /// Checks that a fixed-size leaf has its declared number of values.
+#[inline]
 pub fn check_len(name: &str, len: usize, expected: usize) -> Result<(), RunError> {
     if len != expected {
         return Err(RunError::new(name, format!("expected {expected} values, found {len}")));
@@ -43,6 +45,7 @@ pub fn check_len(name: &str, len: usize, expected: usize) -> Result<(), RunError
 }
 
 /// Checks a leaf for NaN, which would otherwise spread silently through the whole analysis.
+#[inline]
 pub fn check_f64(name: &str, values: &[f64]) -> Result<(), RunError> {
     match values.iter().position(|v| v.is_nan()) {
         Some(i) => Err(RunError::new(name, format!("expected numbers, found NaN at flat index {i}"))),
@@ -51,6 +54,7 @@ pub fn check_f64(name: &str, values: &[f64]) -> Result<(), RunError> {
 }
 
 /// [`check_f64`] for `f32` leaves.
+#[inline]
 pub fn check_f32(name: &str, values: &[f32]) -> Result<(), RunError> {
     match values.iter().position(|v| v.is_nan()) {
         Some(i) => Err(RunError::new(name, format!("expected numbers, found NaN at flat index {i}"))),

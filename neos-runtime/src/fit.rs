@@ -9,8 +9,7 @@
 
 use std::fmt;
 
-use crate::linalg::cholesky;
-use crate::linalg::cholesky_solve;
+use crate::linalg::{cholesky_into, cholesky_solve_in_place};
 
 /// The objective: its value, gradient and Hessian (row-major) at a point.
 pub trait Objective {
@@ -116,6 +115,11 @@ pub fn projected_gradient_norm(x: &[f64], g: &[f64], o: &FitOptions) -> f64 {
 
 /// Minimises `f` from `x0` (clipped into the bounds) within the bounds, holding the fixed
 /// parameters at their starting values.
+///
+/// All scratch space is allocated once per call: profile-likelihood fits are small and run
+/// thousands of times per training step, so allocation would otherwise cost as much as the
+/// arithmetic. The first trial along the Newton direction, which is usually accepted, is
+/// evaluated with its derivatives at once; backtracking trials evaluate the value alone.
 pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult {
     let n = f.dim();
     let mut x: Vec<f64> = x0.iter().zip(&o.bounds).map(|(v, (lo, hi))| v.clamp(*lo, *hi)).collect();
@@ -135,62 +139,78 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
         Err(e) => return fail(x, e, 0),
     };
     let (mut g_new, mut h_new) = (vec![0.0; n], vec![0.0; n * n]);
+    let mut trial = vec![0.0; n];
+    let mut free: Vec<usize> = Vec::with_capacity(n);
+    let mut newton = Newton::new(n);
+    let mut gradient_step = vec![0.0; n];
+    let done =
+        |x: Vec<f64>, value, g, h, iterations, stop| FitResult { x, value, gradient: g, hessian: h, iterations, stop };
     for iteration in 0..o.max_iterations {
         let pg = projected_gradient_norm(&x, &g, o);
         if pg <= o.tolerance {
-            return FitResult { x, value, gradient: g, hessian: h, iterations: iteration, stop: StopReason::Converged };
+            return done(x, value, g, h, iteration, StopReason::Converged);
         }
-        let free: Vec<usize> = (0..n).filter(|&i| !held(i, &x, &g, o)).collect();
-        let newton = newton_direction(&h, &g, &free, n);
+        free.clear();
+        free.extend((0..n).filter(|&i| !held(i, &x, &g, o)));
+        let has_newton = newton.solve(&h, &g, &free, n);
         // Near the minimum the decrease a Newton step promises, ½·gᵀH⁻¹g, falls below what f
         // can resolve in floating point, while the gradient (computed analytically) still
         // points the way. Take such steps without a line search, and stop once they no longer
         // move θ: it is then stationary to working precision.
-        if let Some(d) = &newton {
+        if has_newton {
+            let d = &newton.step;
             let promised: f64 = -free.iter().zip(d).map(|(&i, di)| g[i] * di).sum::<f64>();
             if promised >= 0.0 && promised <= 1e-13 * (1.0 + value.abs()) {
-                let mut trial = x.clone();
+                trial.copy_from_slice(&x);
                 for (k, &i) in free.iter().enumerate() {
                     trial[i] = (x[i] + d[k]).clamp(o.bounds[i].0, o.bounds[i].1);
                 }
                 let moved = free.iter().any(|&i| (trial[i] - x[i]).abs() > 1e-14 * (1.0 + x[i].abs()));
                 match f.evaluate(&trial, &mut g_new, &mut h_new) {
                     Ok(v) if v.is_finite() && moved => {
-                        x = trial;
+                        std::mem::swap(&mut x, &mut trial);
                         value = v;
                         std::mem::swap(&mut g, &mut g_new);
                         std::mem::swap(&mut h, &mut h_new);
                         continue;
                     }
-                    _ => {
-                        return FitResult {
-                            x,
-                            value,
-                            gradient: g,
-                            hessian: h,
-                            iterations: iteration,
-                            stop: StopReason::Stationary { gradient: pg },
-                        };
-                    }
+                    _ => return done(x, value, g, h, iteration, StopReason::Stationary { gradient: pg }),
                 }
             }
         }
-        let gradient_step: Vec<f64> = free.iter().map(|&i| -g[i]).collect();
+        gradient_step.clear();
+        gradient_step.extend(free.iter().map(|&i| -g[i]));
         let mut accepted = false;
-        for direction in [newton, Some(gradient_step)].into_iter().flatten() {
+        let directions: [Option<&[f64]>; 2] =
+            [has_newton.then_some(&newton.step[..free.len()]), Some(&gradient_step[..])];
+        for direction in directions.into_iter().flatten() {
             let mut t = 1.0;
-            for _ in 0..60 {
-                let mut trial = x.clone();
+            for attempt in 0..60 {
                 for (k, &i) in free.iter().enumerate() {
                     let (lo, hi) = o.bounds[i];
                     trial[i] = (x[i] + t * direction[k]).clamp(lo, hi);
                 }
+                for i in (0..n).filter(|i| !free.contains(i)) {
+                    trial[i] = x[i];
+                }
                 // Armijo on the projected path: f(x_t) ≤ f(x) + c·∇f·(x_t − x).
                 let decrease: f64 = free.iter().map(|&i| g[i] * (trial[i] - x[i])).sum();
-                let sufficient = matches!(f.value(&trial), Ok(v) if v.is_finite() && v <= value + 1e-4 * decrease);
-                if sufficient && decrease < 0.0 {
+                let sufficient = |v: f64| v.is_finite() && v <= value + 1e-4 * decrease && decrease < 0.0;
+                if attempt == 0 {
+                    // The full step: its derivatives are needed anyway if it is accepted.
                     if let Ok(v) = f.evaluate(&trial, &mut g_new, &mut h_new) {
-                        x = trial;
+                        if sufficient(v) {
+                            std::mem::swap(&mut x, &mut trial);
+                            value = v;
+                            std::mem::swap(&mut g, &mut g_new);
+                            std::mem::swap(&mut h, &mut h_new);
+                            accepted = true;
+                            break;
+                        }
+                    }
+                } else if matches!(f.value(&trial), Ok(v) if sufficient(v)) {
+                    if let Ok(v) = f.evaluate(&trial, &mut g_new, &mut h_new) {
+                        std::mem::swap(&mut x, &mut trial);
                         value = v;
                         std::mem::swap(&mut g, &mut g_new);
                         std::mem::swap(&mut h, &mut h_new);
@@ -206,14 +226,7 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
         }
         if !accepted {
             // Trials wrote only the scratch buffers, so g and h still belong to x.
-            return FitResult {
-                x,
-                value,
-                gradient: g,
-                hessian: h,
-                iterations: iteration,
-                stop: StopReason::LineSearchFailed { gradient: pg },
-            };
+            return done(x, value, g, h, iteration, StopReason::LineSearchFailed { gradient: pg });
         }
     }
     let stop = if projected_gradient_norm(&x, &g, o) <= o.tolerance {
@@ -221,33 +234,52 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
     } else {
         StopReason::MaxIterations
     };
-    FitResult { x, value, gradient: g, hessian: h, iterations: o.max_iterations, stop }
+    done(x, value, g, h, o.max_iterations, stop)
 }
 
 /// The Newton step on the free coordinates, −H_FF⁻¹ g_F, damped (H + λI) until the system is
-/// positive definite; `None` if no damping helps.
-fn newton_direction(h: &[f64], g: &[f64], free: &[usize], n: usize) -> Option<Vec<f64>> {
-    let m = free.len();
-    let mut sub = vec![0.0; m * m];
-    for (a, &i) in free.iter().enumerate() {
-        for (b, &j) in free.iter().enumerate() {
-            sub[a * m + b] = h[i * n + j];
-        }
+/// positive definite, with its scratch space.
+struct Newton {
+    sub: Vec<f64>,
+    damped: Vec<f64>,
+    factor: Vec<f64>,
+    step: Vec<f64>,
+}
+
+impl Newton {
+    fn new(n: usize) -> Self {
+        Newton { sub: vec![0.0; n * n], damped: vec![0.0; n * n], factor: vec![0.0; n * n], step: vec![0.0; n] }
     }
-    let rhs: Vec<f64> = free.iter().map(|&i| -g[i]).collect();
-    let scale = (0..m).map(|a| sub[a * m + a].abs()).fold(1e-12, f64::max);
-    let mut damping = 0.0;
-    for _ in 0..30 {
-        let mut damped = sub.clone();
-        for a in 0..m {
-            damped[a * m + a] += damping;
+
+    /// Computes the step into `self.step[..free.len()]`; false if no damping helps.
+    fn solve(&mut self, h: &[f64], g: &[f64], free: &[usize], n: usize) -> bool {
+        let m = free.len();
+        let sub = &mut self.sub[..m * m];
+        for (a, &i) in free.iter().enumerate() {
+            for (b, &j) in free.iter().enumerate() {
+                sub[a * m + b] = h[i * n + j];
+            }
         }
-        if let Ok(l) = cholesky(&damped, m) {
-            return Some(cholesky_solve(&l, m, &rhs));
+        let scale = (0..m).map(|a| sub[a * m + a].abs()).fold(1e-12, f64::max);
+        let mut damping = 0.0;
+        for _ in 0..30 {
+            let damped = &mut self.damped[..m * m];
+            damped.copy_from_slice(sub);
+            for a in 0..m {
+                damped[a * m + a] += damping;
+            }
+            if cholesky_into(damped, m, &mut self.factor[..m * m]).is_ok() {
+                let step = &mut self.step[..m];
+                for (s, &i) in step.iter_mut().zip(free) {
+                    *s = -g[i];
+                }
+                cholesky_solve_in_place(&self.factor[..m * m], m, step);
+                return true;
+            }
+            damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
         }
-        damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+        false
     }
-    None
 }
 
 /// How a fit is started and judged: the options of each Newton run, whether to restart from

@@ -34,10 +34,19 @@ impl std::error::Error for LinalgError {}
 /// The lower-triangular Cholesky factor L of a symmetric positive definite matrix (A = L·Lᵀ),
 /// reading only A's lower triangle.
 pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>, LinalgError> {
+    let mut l = vec![0.0; n * n];
+    cholesky_into(a, n, &mut l)?;
+    Ok(l)
+}
+
+/// [`cholesky`] into a given buffer of n² values, for callers that factorise in a loop.
+pub fn cholesky_into(a: &[f64], n: usize, l: &mut [f64]) -> Result<(), LinalgError> {
     if a.len() != n * n {
         return Err(LinalgError::Shape { expected: n * n, found: a.len() });
     }
-    let mut l = vec![0.0; n * n];
+    if l.len() != n * n {
+        return Err(LinalgError::Shape { expected: n * n, found: l.len() });
+    }
     for i in 0..n {
         for j in 0..=i {
             let mut sum = a[i * n + j];
@@ -53,13 +62,22 @@ pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>, LinalgError> {
                 l[i * n + j] = sum / l[j * n + j];
             }
         }
+        for j in i + 1..n {
+            l[i * n + j] = 0.0;
+        }
     }
-    Ok(l)
+    Ok(())
 }
 
 /// Solves L·Lᵀ·x = b given the Cholesky factor L.
 pub fn cholesky_solve(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
     let mut y = b.to_vec();
+    cholesky_solve_in_place(l, n, &mut y);
+    y
+}
+
+/// [`cholesky_solve`] overwriting `y`, which holds b on entry and x on return.
+pub fn cholesky_solve_in_place(l: &[f64], n: usize, y: &mut [f64]) {
     for i in 0..n {
         for k in 0..i {
             y[i] -= l[i * n + k] * y[k];
@@ -72,7 +90,6 @@ pub fn cholesky_solve(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
         }
         y[i] /= l[i * n + i];
     }
-    y
 }
 
 /// An LU factorisation with partial pivoting (P·A = L·U, L unit lower, stored together).

@@ -287,6 +287,10 @@ fn owner(g: &Graph, plan: &Plan, id: NodeId) -> NodeId {
     }
 }
 
+fn local_ident(id: NodeId) -> Ident {
+    format_ident!("n{}", id.index())
+}
+
 fn reader(id: NodeId) -> Ident {
     format_ident!("r{}", id.index())
 }
@@ -362,6 +366,10 @@ fn data(g: &Graph, plan: &Plan, id: NodeId) -> Result<TokenStream> {
                 let f = slot_ident(*d, *s);
                 quote!(&self.#f[..#n])
             }
+            Storage::Local => {
+                let v = local_ident(id);
+                quote!(&#v[..])
+            }
         },
     })
 }
@@ -378,6 +386,10 @@ fn out_buffer(g: &Graph, plan: &Plan, id: NodeId) -> Result<TokenStream> {
         Storage::Slot(d, s) => {
             let f = slot_ident(*d, *s);
             quote!(let out = #rt::exec::ensure(&mut self.#f, #n);)
+        }
+        Storage::Local => {
+            let v = local_ident(id);
+            quote!(let out = &mut #v[..];)
         }
     })
 }
@@ -621,6 +633,13 @@ pub(crate) fn entry_body(
     let mut body = Vec::new();
     for &id in &plan.order {
         if plan.kind[&id] == Kind::Computed {
+            if plan.storage.get(&id) == Some(&Storage::Local) {
+                let v = local_ident(id);
+                let t = rust_type(g.ty(id).dtype);
+                let n = g.ty(id).shape.fixed_numel();
+                let zero = lit(0.0, g.ty(id).dtype);
+                body.push(quote!(let mut #v: [#t; #n] = [#zero; #n];));
+            }
             body.push(node_code(g, plan, id, em)?);
         }
     }

@@ -37,6 +37,10 @@ pub(crate) enum Storage {
     Output(String),
     /// A reusable buffer of the program: its dtype and its number among that dtype's buffers.
     Slot(DType, usize),
+    /// A fixed-size array on the stack of the entry point, for small results whose size is
+    /// known when the code is generated (fit objectives are made of these: no allocation, no
+    /// size checks).
+    Local,
 }
 
 /// The schedule of one entry point.
@@ -81,6 +85,9 @@ pub(crate) fn is_loop_op(op: &Op) -> bool {
 fn absorbs(op: &Op) -> bool {
     is_loop_op(op) || matches!(op, Op::Sum { .. } | Op::ReduceMax { .. })
 }
+
+/// The largest result, in elements, kept on the stack rather than in a program buffer.
+const LOCAL_LIMIT: usize = 256;
 
 pub(crate) fn dtype_slot(d: DType) -> usize {
     match d {
@@ -179,8 +186,10 @@ impl Plan {
         }
         let mut free: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
         for (pos, &id) in computed.iter().enumerate() {
+            let ty = g.ty(id);
             let storage = match outputs.iter().find(|(_, o)| *o == id) {
                 Some((name, _)) => Storage::Output(name.clone()),
+                None if !ty.shape.has_events() && ty.shape.fixed_numel() <= LOCAL_LIMIT => Storage::Local,
                 None => {
                     let d = dtype_slot(g.ty(id).dtype);
                     let slot = free[d].pop().unwrap_or_else(|| {

@@ -154,6 +154,30 @@ fn mlp(name: &'static str, dtype: DType) -> Case {
     case(name, b, &[("forward", &["loss", "p"]), ("value_and_grad", &vg)], (0.05, 0.95))
 }
 
+/// The network of the neos paper, 2 → 1024 → 1024 → 1 with relu and a sigmoid output, under a
+/// binary cross-entropy: compiled for the benchmark of one forward and backward pass.
+fn paper_mlp(name: &'static str, dtype: DType) -> Case {
+    let b = Builder::new();
+    let x = b.input("x", dtype, events(2));
+    let y = b.input("y", dtype, events(1));
+    let (w1, b1) = (b.param("w1", dtype, [2, 1024]), b.param("b1", dtype, [1024]));
+    let (w2, b2) = (b.param("w2", dtype, [1024, 1024]), b.param("b2", dtype, [1024]));
+    let (w3, b3) = (b.param("w3", dtype, [1024, 1]), b.param("b3", dtype, [1]));
+    let h = (x.matmul(w1) + b1).relu();
+    let h = (h.matmul(w2) + b2).relu();
+    let p = (h.matmul(w3) + b3).sigmoid();
+    let loss = -(y * p.log() + (1.0 - y) * (1.0 - p).log()).mean(&[0, 1]);
+    b.output("loss", loss);
+    let grads = grad_in(&b, loss, &[w1, b1, w2, b2, w3, b3]).unwrap_or_default();
+    let names = ["g_w1", "g_b1", "g_w2", "g_b2", "g_w3", "g_b3"];
+    for (n, g) in names.iter().zip(&grads) {
+        b.output(n, *g);
+    }
+    let mut vg = vec!["loss"];
+    vg.extend(names);
+    case(name, b, &[("forward", &["loss"]), ("value_and_grad", &vg)], (-1.0, 1.0))
+}
+
 /// The kernel density histogram, with and without reflection, and its derivatives with
 /// respect to the values, the edges and the bandwidth.
 fn hist() -> Case {
@@ -183,15 +207,16 @@ enum Metric {
     PoiUncert,
 }
 
-fn yields_case(name: &'static str, bins: usize, metric: Metric) -> Case {
+fn yields_case(name: &'static str, bins: usize, metric: Metric, restarts: bool) -> Case {
     let b = Builder::new();
     let names = ["sig", "bkg", "bkg_up", "bkg_down"];
     let yields: Vec<Tensor<'_>> = names.iter().map(|n| b.param(n, DType::F64, [bins])).collect();
     let value = {
-        let inference = match Inference::new(&b, &neos_model, yields.clone()) {
+        let mut inference = match Inference::new(&b, &neos_model, yields.clone()) {
             Ok(i) => i,
             Err(e) => panic!("case `{name}`: {e}"),
         };
+        inference.restarts = restarts;
         let value = match metric {
             Metric::Cls => inference.neos_cls(1.0),
             Metric::Discovery => inference.neos_discovery(),
@@ -216,16 +241,21 @@ fn yields_case(name: &'static str, bins: usize, metric: Metric) -> Case {
 /// The neos `cls` metric of the 4-bin model of the paper, through its fits, and its gradient
 /// with respect to every yield.
 pub fn cls_4bin() -> Case {
-    yields_case("cls_4bin", 4, Metric::Cls)
+    yields_case("cls_4bin", 4, Metric::Cls, true)
+}
+
+/// The same with one start per fit, as pyhf and neos fit.
+pub fn cls_4bin_single() -> Case {
+    yields_case("cls_4bin_single", 4, Metric::Cls, false)
 }
 
 /// The discovery significance and the POI uncertainty of the same model.
 fn discovery_4bin() -> Case {
-    yields_case("discovery_4bin", 4, Metric::Discovery)
+    yields_case("discovery_4bin", 4, Metric::Discovery, true)
 }
 
 fn poi_uncert_4bin() -> Case {
-    yields_case("poi_uncert_4bin", 4, Metric::PoiUncert)
+    yields_case("poi_uncert_4bin", 4, Metric::PoiUncert, true)
 }
 
 /// The counting experiment's model: signal × μ and a background with a ±10% normsys.
@@ -326,9 +356,12 @@ pub fn all() -> Vec<Case> {
         mlp("mlp_f32", DType::F32),
         hist(),
         cls_4bin(),
+        cls_4bin_single(),
         discovery_4bin(),
         poi_uncert_4bin(),
         counting_cls(),
         pipeline(),
+        paper_mlp("paper_mlp_f32", DType::F32),
+        paper_mlp("paper_mlp_f64", DType::F64),
     ]
 }

@@ -47,7 +47,7 @@ fn bindings(case: &Case, events: usize, rng: &mut SmallRng) -> (Vec<(String, Vec
             Op::Param { name } => {
                 let values = match (case.name, name.as_str()) {
                     // Yields near the paper's example, so that every fit is well posed.
-                    (c, n) if c.ends_with("4bin") => {
+                    (c, n) if c.contains("4bin") => {
                         let k = ["sig", "bkg", "bkg_up", "bkg_down"].iter().position(|s| *s == n).unwrap();
                         YIELDS[k].iter().map(|y| y * (0.9 + 0.2 * rng.random::<f64>())).collect()
                     }
@@ -143,6 +143,7 @@ cases!(
     mlp_f32,
     hist,
     cls_4bin,
+    cls_4bin_single,
     discovery_4bin,
     poi_uncert_4bin,
     counting_cls,
