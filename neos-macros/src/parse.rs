@@ -69,7 +69,7 @@ fn parse_item(input: ParseStream<'_>) -> Result<Item> {
             let mut params = Vec::new();
             while !body.is_empty() {
                 params.push(parse_param(&body)?);
-                if !body.is_empty() && !(eat::<Token![;]>(&body)? || eat::<Token![,]>(&body)?) {
+                if !(body.is_empty() || eat::<Token![;]>(&body)? || eat::<Token![,]>(&body)?) {
                     return Err(body.error("expected `;` after a parameter"));
                 }
             }

@@ -17,63 +17,9 @@ mod validate;
 
 use proc_macro2::TokenStream;
 
-/// The neos paper's analysis; `WIDTH` is replaced by the hidden width.
-const BLOBS: &str = r#"
-    /// The four-blob problem of the neos paper.
-    pub analysis Blobs {
-        inputs { sig: events[2], bkg_nom: events[2], bkg_up: events[2], bkg_down: events[2] }
-        knobs { bandwidth = 0.09, lumi = 10.0 }
-        params {
-            nn = mlp(2 => WIDTH => WIDTH => 1, relu, sigmoid);
-            edges = bin_edges(0.0..1.0, bins = 4, trainable);
-        }
-        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-        let b = hist(nn(bkg_nom), edges, bandwidth, scale = 10.0 * lumi);
-        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-        model {
-            channel singlechannel {
-                sample signal = s { normfactor mu }
-                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
-            }
-            poi mu;
-        }
-        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nom), nn(bkg_up), nn(bkg_down));
-        metrics cls, discovery, poi_uncert;
-    }
-"#;
+mod analyses;
 
-/// A one-bin counting experiment with a trainable cut on one feature.
-const COUNTING: &str = r#"
-    analysis Counting {
-        inputs { sig: events[1], bkg: events[1] }
-        knobs { bandwidth = 0.1, lumi = 10.0 }
-        params {
-            cut = scalar(0.5);
-            bin = bin_edges(0.0..1.0, bins = 1);
-        }
-        let s = hist(sigmoid((sig[0] - cut) * 10.0), bin, bandwidth, scale = 5.0 * lumi);
-        let b = hist(sigmoid((bkg[0] - cut) * 10.0), bin, bandwidth, scale = 50.0 * lumi);
-        model {
-            channel sr {
-                sample signal = s { normfactor mu }
-                sample background = b { normsys bkg_norm(lo = 0.9, hi = 1.1), staterror stat(0.1 * b) }
-            }
-            poi mu;
-            parameter mu { bounds = (0.0, 20.0) }
-        }
-        loss discovery;
-        metrics discovery, poi_uncert;
-    }
-"#;
-
-fn tokens(source: &str) -> TokenStream {
-    source.parse().unwrap()
-}
-
-fn blobs(width: usize) -> TokenStream {
-    tokens(&BLOBS.replace("WIDTH", &width.to_string()))
-}
+use analyses::{blobs, tokens, BLOBS, COUNTING};
 
 /// The blobs analysis with one piece of text replaced (which must occur).
 fn blobs_with(edits: &[(&str, &str)]) -> TokenStream {
@@ -168,4 +114,37 @@ fn errors_name_what_was_expected_and_found() {
 fn a_parse_error_still_gives_the_stub() {
     let found = check(&[("loss cls(mu = 1.0),", "loss cls(mu = 1.0) discovery,")]);
     assert_eq!(found, ["expected `,`"]);
+}
+
+/// The expansion as rustfmt-like text.
+fn pretty(tokens: TokenStream) -> String {
+    prettyplease::unparse(&syn::parse2(tokens).unwrap())
+}
+
+#[test]
+fn blobs_expansion() {
+    insta::assert_snapshot!("blobs", pretty(expand::expand(blobs(1024))));
+}
+
+#[test]
+fn counting_expansion() {
+    insta::assert_snapshot!("counting", pretty(expand::expand(tokens(COUNTING))));
+}
+
+#[test]
+fn the_ir_of_every_stage_can_be_written_out() {
+    let dir = std::env::temp_dir().join(format!("neos-print-ir-{}", std::process::id()));
+    // Other tests expanding at the same time may write their analyses there too; that is
+    // harmless, and this test only reads the counting analysis's files.
+    std::env::set_var(expand::PRINT_IR_VAR, &dir);
+    let out = expand::expand(tokens(COUNTING));
+    std::env::remove_var(expand::PRINT_IR_VAR);
+    assert!(errors(&out).is_empty());
+    let read = |stage: &str| std::fs::read_to_string(dir.join(format!("Counting.{stage}"))).unwrap();
+    assert!(read("lowered.ir").contains("= hist "), "the lowered graph has the histogram");
+    assert!(read("differentiated.ir").contains("out grad_discovery_cut"), "the gradient is an output");
+    let simplified = read("simplified.ir");
+    assert!(simplified.starts_with("// ") && simplified.contains("stopped:"), "the report heads the simplified graph");
+    assert!(read("report.txt").contains("whole expansion"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
