@@ -12,7 +12,7 @@ pub use adam::{Adam, AdamState};
 pub use checkpoint::Checkpoint;
 pub use data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
 pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
-pub use trainer::{resume, train, TrainConfig, TrainError};
+pub use trainer::{resume, resume_with, train, train_with, StepObserver, TrainConfig, TrainError};
 
 use ndarray::ArrayView2;
 

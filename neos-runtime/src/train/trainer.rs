@@ -132,6 +132,20 @@ impl std::error::Error for TrainError {}
 /// Trains `analysis` on `data` (one array of events per sample, in the analysis's order) from
 /// the parameters `init(config.seed)`.
 pub fn train<A: Analysis>(analysis: &mut A, data: &[Array2<f64>], config: &TrainConfig) -> Result<RunLog, TrainError> {
+    train_with(analysis, data, config, &mut |_| None)
+}
+
+/// Watches a run: called with each step's record once the step is committed; a returned line is
+/// printed (above the progress bar when there is one), so that examples can report every step.
+pub type StepObserver<'a> = dyn FnMut(&StepRecord) -> Option<String> + 'a;
+
+/// [`train`], calling `observer` after every step.
+pub fn train_with<A: Analysis>(
+    analysis: &mut A,
+    data: &[Array2<f64>],
+    config: &TrainConfig,
+    observer: &mut StepObserver<'_>,
+) -> Result<RunLog, TrainError> {
     let setup = Setup::new(analysis, data, config)?;
     let params = analysis.init(config.seed);
     if params.len() != setup.settings.param_count {
@@ -159,7 +173,7 @@ pub fn train<A: Analysis>(analysis: &mut A, data: &[Array2<f64>], config: &Train
         },
         params,
     };
-    run(analysis, setup, state, config)
+    run(analysis, setup, state, config, observer)
 }
 
 /// Continues the run saved in `checkpoint` up to `config.steps` steps. The data, the analysis's
@@ -170,6 +184,17 @@ pub fn resume<A: Analysis>(
     data: &[Array2<f64>],
     config: &TrainConfig,
     checkpoint: &Path,
+) -> Result<RunLog, TrainError> {
+    resume_with(analysis, data, config, checkpoint, &mut |_| None)
+}
+
+/// [`resume`], calling `observer` after every step.
+pub fn resume_with<A: Analysis>(
+    analysis: &mut A,
+    data: &[Array2<f64>],
+    config: &TrainConfig,
+    checkpoint: &Path,
+    observer: &mut StepObserver<'_>,
 ) -> Result<RunLog, TrainError> {
     let saved = Checkpoint::load(checkpoint)?;
     let setup = Setup::new(analysis, data, config)?;
@@ -224,7 +249,7 @@ pub fn resume<A: Analysis>(
         analysis_state: saved.analysis_state,
         log,
     };
-    run(analysis, setup, state, config)
+    run(analysis, setup, state, config, observer)
 }
 
 /// What a run needs besides its evolving state: the batches, the test set and the settings.
@@ -357,6 +382,7 @@ fn run<A: Analysis>(
     mut setup: Setup,
     mut state: State,
     config: &TrainConfig,
+    observer: &mut StepObserver<'_>,
 ) -> Result<RunLog, TrainError> {
     let adam = Adam::new(config.learning_rate);
     let test_views: Vec<ArrayView2<'_, f64>> = setup.test.iter().map(|x| x.view()).collect();
@@ -390,6 +416,12 @@ fn run<A: Analysis>(
             if state.log.best.as_ref().is_none_or(|b| value < b.value) {
                 state.log.best = Some(Best { step, metric: config.select_metric.clone(), value });
                 state.best_params.clone_from(&state.params);
+            }
+        }
+        if let Some(line) = observer(&outcome.record) {
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => println!("{line}"),
             }
         }
         state.log.records.push(outcome.record);
