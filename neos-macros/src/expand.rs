@@ -18,8 +18,15 @@ use crate::validate::validate;
 /// the macro expands (see the crate docs).
 pub const PRINT_IR_VAR: &str = "NEOS_PRINT_IR";
 
-/// Expands one `neos!` invocation.
+/// Expands one `neos!` invocation, writing the IR of each stage to the directory named by
+/// [`PRINT_IR_VAR`] if it is set.
 pub fn expand(input: TokenStream) -> TokenStream {
+    let dir = std::env::var_os(PRINT_IR_VAR).map(std::path::PathBuf::from);
+    expand_printing(input, dir.as_deref())
+}
+
+/// [`expand`], writing the IR of each stage to `print_dir` if given.
+pub fn expand_printing(input: TokenStream, print_dir: Option<&std::path::Path>) -> TokenStream {
     let start = Instant::now();
     let (header, compiled) = match analyse(input) {
         Ok(done) => done,
@@ -28,7 +35,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let compiled_at = start.elapsed();
     let result = generate(&header, &compiled);
     let generated_at = start.elapsed();
-    let printed = print_stages(&header.name, &compiled, compiled_at.as_secs_f64(), generated_at.as_secs_f64());
+    let printed = match print_dir {
+        Some(dir) => print_stages(dir, &header.name, &compiled, compiled_at.as_secs_f64(), generated_at.as_secs_f64()),
+        None => Ok(()),
+    };
     match (result, printed) {
         (Ok(code), Ok(())) => code,
         (Err(e), _) | (Ok(_), Err(e)) => fallback(Some(header), vec![e]),
@@ -196,17 +206,21 @@ fn trait_impl(
     }
 }
 
-/// Writes the IR of each stage to the directory named by [`PRINT_IR_VAR`], if it is set.
-fn print_stages(name: &Ident, compiled: &Compiled, compile_s: f64, total_s: f64) -> syn::Result<()> {
-    let Some(dir) = std::env::var_os(PRINT_IR_VAR) else { return Ok(()) };
-    let dir = std::path::PathBuf::from(dir);
+/// Writes the IR of each stage, the simplifier's report and the expansion's timings to `dir`.
+fn print_stages(
+    dir: &std::path::Path,
+    name: &Ident,
+    compiled: &Compiled,
+    compile_s: f64,
+    total_s: f64,
+) -> syn::Result<()> {
     let fail = |e: std::io::Error| {
         syn::Error::new(
             name.span(),
             format!("{PRINT_IR_VAR}: expected a writable directory {}, found: {e}", dir.display()),
         )
     };
-    std::fs::create_dir_all(&dir).map_err(fail)?;
+    std::fs::create_dir_all(dir).map_err(fail)?;
     for (stage, text) in compiled.printed() {
         std::fs::write(dir.join(format!("{name}.{stage}.ir")), text).map_err(fail)?;
     }
