@@ -7,7 +7,11 @@
 //! Within a chunk, blocks of 16 events go through each edge together: Φ or φ of the whole block
 //! is computed by the branch-free functions of [`crate::math`] in short staged loops that LLVM
 //! vectorises, with AVX2 when the CPU has it (chosen once at run time; both paths give the same
-//! bits), and the sums stay in per-lane accumulators that are added in a fixed order.
+//! bits), and the sums stay in per-lane accumulators that are added in a fixed order. The
+//! kernels take z = (e − t)·(1/h), one rounding away from the reference's (e − t)/h. Against
+//! the `reference` twins (libm's erfc and exp) the counts agree to 2e-14 relative on bins that
+//! hold events and the value derivatives to 1e-15 (measured over sizes 1 to 20000, bandwidths
+//! 1e-3 to 3, with and without reflection); the tests assert 1e-13.
 //!
 //! count_j = Σᵢ [Φ(z_{i,j+1}) − Φ(z_{i,j})] with z_{i,k} = (e_k − tᵢ)/h; with `reflect`, the
 //! mass below e₀ and above e_B joins the end bins. Given the counts' adjoint ḡ, with
