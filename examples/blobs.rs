@@ -105,8 +105,8 @@ neos::neos! {
 #[derive(Debug, Parser)]
 #[command(about)]
 struct Args {
-    /// Training steps (Adam updates).
-    #[arg(long, default_value_t = 100)]
+    /// Training steps (Adam updates); the default takes about two minutes on two cores.
+    #[arg(long, default_value_t = 40)]
     steps: usize,
     /// Width of the two hidden layers (compiled in: 1024 or 32).
     #[arg(long, default_value_t = 1024)]
@@ -180,7 +180,7 @@ fn step_line(r: &StepRecord) -> String {
     let edges = r.report.iter().find(|(n, _)| n == "edges").map(|(_, e)| e.clone()).unwrap_or_default();
     let edges: Vec<String> = edges.iter().map(|e| format!("{e:.3}")).collect();
     format!(
-        "step {:>4}  loss {:>9.5}  cls {:.5}  discovery {:>7.4}  poi_uncert {:.4}  edges [{}]  {:.2} s (+{:.2} s metrics)",
+        "step {:>4}  loss {:>10.4e}  cls {:.3e}  discovery {:.3e}  poi_uncert {:.4}  edges [{}]  {:.2} s (+{:.2} s metrics)",
         r.step,
         r.loss,
         metric("cls"),
@@ -236,10 +236,10 @@ fn summary(log: &RunLog) {
         let m = |r: &StepRecord, n: &str| r.value(n).unwrap_or(f64::NAN);
         println!("summary over {} steps (test set, hard histograms):", log.records.len());
         for name in ["cls", "discovery", "poi_uncert"] {
-            println!("  {name:<10} first {:>9.5}  last {:>9.5}", m(first, name), m(last, name));
+            println!("  {name:<10} first {:>10.4e}  last {:>10.4e}", m(first, name), m(last, name));
         }
         if let Some(best) = &log.best {
-            println!("  best {} {:.5} at step {}", best.metric, best.value, best.step);
+            println!("  best {} {:.4e} at step {}", best.metric, best.value, best.step);
         }
         println!("  median time per step: {:.3} s training update, {:.3} s test metrics", step, eval);
     }
