@@ -4,8 +4,10 @@
 //! There are two paths. The portable one is the scalar code compiled for the baseline target
 //! (SSE2 on x86-64, where LLVM vectorises it two `f64` lanes wide). The AVX2 one is the *same*
 //! inlined scalar code compiled under `#[target_feature(enable = "avx2,fma")]`, where LLVM
-//! vectorises it four `f64` or eight `f32` lanes wide. Because the functions use no fused
-//! multiply-adds, both paths give identical bits; the AVX2 path is only faster. It is chosen
+//! vectorises it four `f64` or eight `f32` lanes wide. FMA is enabled there too, but the
+//! functions call no `mul_add` and Rust never fuses a·b + c by itself, so both paths give
+//! identical bits; the AVX2 path is only faster. (Fused multiply-adds would save about a third
+//! of the operations, at the price of results that depend on the CPU.) The path is chosen
 //! once, by `is_x86_feature_detected!`, and the choice is cached ([`Isa::detected`]).
 //!
 //! Each kernel exists as `name(src, dst)` (the detected path) and `name_on(isa, src, dst)` (a
