@@ -310,6 +310,10 @@ fn special_values_follow_the_interpreter() {
     assert!(math::log_f32(-1e-30).is_nan());
     assert_eq!(math::tanh_f64(f64::NEG_INFINITY), -1.0);
     assert_eq!(math::tanh_f64(-0.0).to_bits(), (-0.0f64).to_bits());
+    // Exact values that users compare against.
+    assert_eq!((math::norm_cdf_f64(0.0), math::norm_cdf_f32(0.0)), (0.5, 0.5));
+    assert_eq!((math::sigmoid_f64(0.0), math::sigmoid_f32(0.0)), (0.5, 0.5));
+    assert_eq!((math::exp_f64(0.0), math::exp_f32(0.0), math::log_f64(1.0), math::log_f32(1.0)), (1.0, 1.0, 0.0, 0.0));
 }
 
 /// Inputs for the slice tests: a mix of ordinary values and every special one.
