@@ -26,80 +26,49 @@ use neos::__private::runtime::train::{self, Analysis, RunLog, StepRecord, TrainC
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-neos::neos! {
-    /// The four-blob analysis with the paper's network, 2 → 1024 → 1024 → 1.
-    pub analysis Blobs1024 {
-        inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
-        knobs { bandwidth = 0.09, lumi = 10.0 }
-        params {
-            nn = mlp(2 => 1024 => 1024 => 1, relu, sigmoid);
-            edges = bin_edges(0.0..1.0, bins = 4, trainable);
-        }
-        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-        let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
-        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-        model {
-            channel singlechannel {
-                sample signal = s { normfactor mu }
-                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+/// The four-blob analysis with a network of the given hidden width and number of bins (both are
+/// compiled in, so each build is an analysis type of its own).
+macro_rules! blobs_analysis {
+    ($(#[$doc:meta])* $name:ident, $width:literal, $bins:literal) => {
+        neos::neos! {
+            $(#[$doc])*
+            pub analysis $name {
+                inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
+                knobs { bandwidth = 0.09, lumi = 10.0 }
+                params {
+                    nn = mlp(2 => $width => $width => 1, relu, sigmoid);
+                    edges = bin_edges(0.0..1.0, bins = $bins, trainable);
+                }
+                let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
+                let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
+                let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
+                let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
+                model {
+                    channel singlechannel {
+                        sample signal = s { normfactor mu }
+                        sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+                    }
+                    poi mu;
+                }
+                loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
+                metrics cls, discovery, poi_uncert;
             }
-            poi mu;
         }
-        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
-        metrics cls, discovery, poi_uncert;
-    }
+    };
 }
 
-neos::neos! {
-    /// The same analysis with a 32-wide network, for quick runs.
-    pub analysis Blobs32 {
-        inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
-        knobs { bandwidth = 0.09, lumi = 10.0 }
-        params {
-            nn = mlp(2 => 32 => 32 => 1, relu, sigmoid);
-            edges = bin_edges(0.0..1.0, bins = 4, trainable);
-        }
-        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-        let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
-        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-        model {
-            channel singlechannel {
-                sample signal = s { normfactor mu }
-                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
-            }
-            poi mu;
-        }
-        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
-        metrics cls, discovery, poi_uncert;
-    }
-}
-
-neos::neos! {
-    /// The 32-wide network with eight bins.
-    pub analysis Blobs32Bins8 {
-        inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
-        knobs { bandwidth = 0.09, lumi = 10.0 }
-        params {
-            nn = mlp(2 => 32 => 32 => 1, relu, sigmoid);
-            edges = bin_edges(0.0..1.0, bins = 8, trainable);
-        }
-        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-        let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
-        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-        model {
-            channel singlechannel {
-                sample signal = s { normfactor mu }
-                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
-            }
-            poi mu;
-        }
-        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
-        metrics cls, discovery, poi_uncert;
-    }
-}
+blobs_analysis!(
+    /// The paper's network, 2 → 1024 → 1024 → 1, with four bins.
+    Blobs1024, 1024, 4
+);
+blobs_analysis!(
+    /// A 32-wide network with four bins, for quick runs.
+    Blobs32, 32, 4
+);
+blobs_analysis!(
+    /// A 32-wide network with eight bins.
+    Blobs32Bins8, 32, 8
+);
 
 /// Trains a network through the neos blobs analysis and plots the result.
 #[derive(Debug, Parser)]

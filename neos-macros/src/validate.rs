@@ -1109,6 +1109,8 @@ impl Ctx {
                     None
                 }
             },
+            // A literal passed through a `macro_rules!` metavariable arrives in an invisible group.
+            syn::Expr::Group(g) => self.usize_literal_or_zero(&g.expr, expected),
             other => {
                 self.err(other, format!("expected {expected}, found `{}`", tokens(other)));
                 None
