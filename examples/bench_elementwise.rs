@@ -3,10 +3,11 @@
 //! path, and a plain loop over the libm twin — the interpreter's formula on the C library's
 //! libm through `std` (`f32` functions for `f32`), and on the libm crate's erfc for Φ, as
 //! `neos_runtime::hist::norm_cdf` computes it (in `f64`, rounded, for `f32`). Medians over
-//! repeated runs; run with `--release`.
+//! repeated runs by the wall clock, or with `--cpu 1` the mean per CPU-second of this process
+//! (what a kernel does with a core to itself on a busy machine). Run with `--release`.
 //!
 //! ```text
-//! cargo run --release --example bench_elementwise -- [--elements N] [--runs R]
+//! cargo run --release --example bench_elementwise -- [--elements N] [--runs R] [--cpu 1]
 //! ```
 
 use neos_runtime::hist::norm_cdf;
@@ -15,7 +16,9 @@ use neos_runtime::RunError;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{arg, median_seconds};
+use support::arg;
+#[path = "support/cpu.rs"]
+mod cpu;
 
 type Kernel<T> = fn(Isa, &[T], &mut [T]) -> Result<(), RunError>;
 
@@ -125,47 +128,59 @@ fn benches() -> Vec<Bench> {
     ]
 }
 
-/// Millions of elements per second of `f` on `n` elements.
-fn rate(n: usize, runs: usize, mut f: impl FnMut()) -> f64 {
-    n as f64 / median_seconds(runs, &mut f) / 1e6
+/// Millions of elements per second of `f` on `n` elements: by the wall clock (median), or per
+/// CPU-second when `per_cpu` is set and the platform reports CPU time.
+fn rate(n: usize, runs: usize, per_cpu: bool, f: impl FnMut()) -> f64 {
+    let (wall, cpu) = cpu::timed(runs, f);
+    let seconds = if per_cpu { cpu.unwrap_or(wall) } else { wall };
+    n as f64 / seconds / 1e6
 }
 
 /// The rate of a slice kernel on a path; a first call checks that it runs at all.
-fn kernel_rate<T>(kernel: Kernel<T>, isa: Isa, src: &[T], dst: &mut [T], runs: usize) -> Result<f64, String> {
+fn kernel_rate<T>(
+    kernel: Kernel<T>,
+    isa: Isa,
+    src: &[T],
+    dst: &mut [T],
+    runs: usize,
+    cpu: bool,
+) -> Result<f64, String> {
     kernel(isa, src, dst).map_err(|e| e.to_string())?;
-    Ok(rate(src.len(), runs, || {
+    Ok(rate(src.len(), runs, cpu, || {
         // The first call has shown that this one cannot fail.
         let _ = std::hint::black_box(kernel(isa, src, dst));
     }))
 }
 
 /// The rate of a plain loop over a libm twin.
-fn libm_rate<T: Copy>(twin: fn(T) -> T, src: &[T], dst: &mut [T], runs: usize) -> f64 {
-    rate(src.len(), runs, || {
+fn libm_rate<T: Copy>(twin: fn(T) -> T, src: &[T], dst: &mut [T], runs: usize, cpu: bool) -> f64 {
+    rate(src.len(), runs, cpu, || {
         dst.iter_mut().zip(src).for_each(|(d, &x)| *d = twin(x));
         std::hint::black_box(&dst);
     })
 }
 
 fn main() -> Result<(), String> {
-    let (n, runs) = (arg("--elements", 1_000_000)?, arg("--runs", 21)?);
+    let (n, runs, cpu) = (arg("--elements", 1_000_000)?, arg("--runs", 21)?, arg("--cpu", 0)? != 0);
     let detected = Isa::detected();
-    println!("{n} elements, median of {runs}, one thread; detected path {detected:?}; M elements/s:");
+    let how =
+        if cpu { format!("mean of {runs} per CPU-second") } else { format!("median of {runs} by the wall clock") };
+    println!("{n} elements, {how}, one thread; detected path {detected:?}; M elements/s:");
     println!("{:<10} {:>5} {:>10} {:>10} {:>10}", "function", "type", "detected", "portable", "libm");
     for b in benches() {
         let src: Vec<f64> =
             (0..n).map(|i| b.range.0 + (b.range.1 - b.range.0) * ((i * 7919 % n.max(1)) as f64) / n as f64).collect();
         let mut dst = vec![0.0; n];
-        let fast = kernel_rate(b.f64, detected, &src, &mut dst, runs)?;
-        let portable = kernel_rate(b.f64, Isa::Portable, &src, &mut dst, runs)?;
-        let twin = libm_rate(b.libm_f64, &src, &mut dst, runs);
+        let fast = kernel_rate(b.f64, detected, &src, &mut dst, runs, cpu)?;
+        let portable = kernel_rate(b.f64, Isa::Portable, &src, &mut dst, runs, cpu)?;
+        let twin = libm_rate(b.libm_f64, &src, &mut dst, runs, cpu);
         println!("{:<10} {:>5} {fast:>10.1} {portable:>10.1} {twin:>10.1}", b.name, "f64");
 
         let src: Vec<f32> = src.iter().map(|&x| x as f32).collect();
         let mut dst = vec![0.0f32; n];
-        let fast = kernel_rate(b.f32, detected, &src, &mut dst, runs)?;
-        let portable = kernel_rate(b.f32, Isa::Portable, &src, &mut dst, runs)?;
-        let twin = libm_rate(b.libm_f32, &src, &mut dst, runs);
+        let fast = kernel_rate(b.f32, detected, &src, &mut dst, runs, cpu)?;
+        let portable = kernel_rate(b.f32, Isa::Portable, &src, &mut dst, runs, cpu)?;
+        let twin = libm_rate(b.libm_f32, &src, &mut dst, runs, cpu);
         println!("{:<10} {:>5} {fast:>10.1} {portable:>10.1} {twin:>10.1}", b.name, "f32");
     }
     Ok(())
