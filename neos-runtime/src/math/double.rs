@@ -118,6 +118,7 @@ fn poly24(x: f64, c: &[f64; 24]) -> f64 {
     (r(0) + r(8) * x8) + r(16) * x16
 }
 
+/// 2ᵏ from t = SHIFT + k, for −1022 ≤ k ≤ 1023: k + 1023 is moved into the exponent field.
 #[inline(always)]
 fn pow2(t: f64) -> f64 {
     f64::from_bits(t.to_bits().wrapping_add(1023) << 52)
@@ -185,12 +186,12 @@ fn log_reduced(e: f64, f: f64) -> f64 {
 /// ln x to 1 ulp (measured against libm): −∞ at ±0, NaN below 0, +∞ at +∞.
 #[inline(always)]
 pub fn log_f64(x: f64) -> f64 {
-    // Subnormals are scaled into the normal range first.
+    // Subnormals are scaled into the normal range first (by 2⁵⁴).
     let tiny = x < f64::MIN_POSITIVE;
-    let y = if tiny { x * 18_014_398_509_481_984.0 } else { x }; // 2⁵⁴
-                                                                 // Subtracting the mantissa of √½ moves the exponent boundary from 1 to √½: the exponent
-                                                                 // field of w is then e + 1022 for y = 2ᵉ·m with m ∈ [√½, √2), and adding the bits of √½
-                                                                 // back to the remaining mantissa gives m.
+    let y = if tiny { x * 18_014_398_509_481_984.0 } else { x };
+    // Subtracting the mantissa of √½ moves the exponent boundary from 1 to √½: the exponent
+    // field of w is then e + 1022 for y = 2ᵉ·m with m ∈ [√½, √2), and adding the bits of √½
+    // back to the remaining mantissa gives m.
     let w = y.to_bits().wrapping_sub(SQRT_HALF_BITS & MANTISSA);
     let m = f64::from_bits((w & MANTISSA) + SQRT_HALF_BITS);
     let e = f64::from_bits((w >> 52) + SHIFT.to_bits()) - (SHIFT + 1022.0);

@@ -69,6 +69,7 @@ fn poly11(x: f32, c: &[f32; 11]) -> f32 {
     (q(0) + q(4) * x4) + (p(8) + c[10] * x2) * x8
 }
 
+/// 2ᵏ from t = SHIFT + k, for −126 ≤ k ≤ 127.
 #[inline(always)]
 fn pow2(t: f32) -> f32 {
     f32::from_bits(t.to_bits().wrapping_add(127) << 23)
@@ -130,8 +131,9 @@ fn log_reduced(e: f32, f: f32) -> f32 {
 /// ln x to 1 ulp: −∞ at ±0, NaN below 0, +∞ at +∞.
 #[inline(always)]
 pub fn log_f32(x: f32) -> f32 {
+    // Subnormals are scaled into the normal range first (by 2²⁵).
     let tiny = x < f32::MIN_POSITIVE;
-    let y = if tiny { x * 33_554_432.0 } else { x }; // 2²⁵
+    let y = if tiny { x * 33_554_432.0 } else { x };
     let w = y.to_bits().wrapping_sub(SQRT_HALF_BITS & MANTISSA);
     let m = f32::from_bits((w & MANTISSA) + SQRT_HALF_BITS);
     let e = f32::from_bits((w >> 23) + SHIFT.to_bits()) - (SHIFT + 126.0);
