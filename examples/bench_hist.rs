@@ -26,7 +26,7 @@ fn main() -> Result<(), String> {
         std::hint::black_box(forward(&values, &edges, 0.09, false));
     });
     let (t_backward, cpu_backward) = cpu::timed(runs, || {
-        std::hint::black_box(backward(&values, &edges, 0.09, false, &adjoint));
+        std::hint::black_box(backward(&values, &edges, 0.09, false, &adjoint).expect("one adjoint value per bin"));
     });
     let pairs = (events * (bins + 1)) as f64;
     println!("{events} events, {bins} bins, {threads} threads, median of {runs}; M event·edge pairs/s:");

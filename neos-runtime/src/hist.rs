@@ -177,9 +177,31 @@ pub struct HistGradients {
     pub bandwidth: f64,
 }
 
-/// One fused pass computing all three derivatives for the counts' adjoint `adjoint` (B values).
-pub fn backward(values: &[f64], edges: &[f64], bandwidth: f64, reflect: bool, adjoint: &[f64]) -> HistGradients {
-    backward_with(Isa::detected(), values, edges, bandwidth, reflect, adjoint)
+/// One fused pass computing all three derivatives for the counts' adjoint `adjoint` (B values,
+/// one per bin; anything else is an error).
+pub fn backward(
+    values: &[f64],
+    edges: &[f64],
+    bandwidth: f64,
+    reflect: bool,
+    adjoint: &[f64],
+) -> Result<HistGradients, RunError> {
+    check_adjoint(edges, adjoint)?;
+    Ok(backward_with(Isa::detected(), values, edges, bandwidth, reflect, adjoint))
+}
+
+fn check_adjoint(edges: &[f64], adjoint: &[f64]) -> Result<(), RunError> {
+    if edges.len() < 2 || adjoint.len() != edges.len() - 1 {
+        return Err(RunError::new(
+            "hist::backward",
+            format!(
+                "expected at least 2 edges and one adjoint value per bin, found {} edges and {} adjoint values",
+                edges.len(),
+                adjoint.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// [`backward`] on a given instruction-set path (for tests and benchmarks); an error if this
@@ -193,6 +215,7 @@ pub fn backward_on(
     adjoint: &[f64],
 ) -> Result<HistGradients, RunError> {
     check_isa("hist::backward", isa)?;
+    check_adjoint(edges, adjoint)?;
     Ok(backward_with(isa, values, edges, bandwidth, reflect, adjoint))
 }
 

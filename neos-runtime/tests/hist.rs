@@ -28,7 +28,7 @@ fn check(n: usize, h: f64, reflect: bool) {
     for (j, (c, e)) in counts.iter().zip(&expected).enumerate() {
         close(&format!("{label}: count {j}"), *c, *e, 1e-13, 1e-15 * (n as f64 + 1.0));
     }
-    let g = backward(&t, &EDGES, h, reflect, &ADJOINT);
+    let g = backward(&t, &EDGES, h, reflect, &ADJOINT).unwrap();
     let d_values = reference::d_values(&t, &EDGES, h, reflect, &ADJOINT);
     for (i, (a, b)) in g.values.iter().zip(&d_values).enumerate() {
         close(&format!("{label}: d value {i}"), *a, *b, 1e-13, 1e-13);
@@ -70,7 +70,7 @@ fn results_do_not_depend_on_the_number_of_threads() {
     let t = values(5000);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| (forward(&t, &EDGES, 0.09, false), backward(&t, &EDGES, 0.09, false, &ADJOINT)))
+        pool.install(|| (forward(&t, &EDGES, 0.09, false), backward(&t, &EDGES, 0.09, false, &ADJOINT).unwrap()))
     };
     assert_eq!(run(1), run(3));
 }
@@ -109,4 +109,10 @@ fn a_path_this_cpu_lacks_is_an_error() {
         assert!(backward_on(Isa::Avx2Fma, &[0.5], &EDGES, 0.1, false, &ADJOINT).is_err());
     }
     assert!(forward_on(Isa::Portable, &[0.5], &EDGES, 0.1, false).is_ok());
+}
+
+#[test]
+fn an_adjoint_of_the_wrong_length_is_an_error() {
+    let e = backward(&[0.5], &EDGES, 0.1, false, &ADJOINT[1..]).unwrap_err();
+    assert!(e.message.contains("one adjoint value per bin"), "{e}");
 }
