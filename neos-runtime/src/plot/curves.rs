@@ -55,11 +55,19 @@ pub fn metric_curves(log: &RunLog, path: &Path, figure: &Figure) -> Result<(), P
         let (x0, x1) = if last > first { (first, last) } else { (first - 1, last + 1) };
         let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        // p-values and CLs fall by decades during training: a positive series spanning more
+        // than two of them is drawn against log10 of its values, with ticks labelled 1e-k.
+        let log_y = lo > 0.0 && hi / lo > 100.0;
+        let shown: Vec<(usize, f64)> =
+            if log_y { points.iter().map(|&(s, v)| (s, v.log10())).collect() } else { points.clone() };
+        let points = &shown;
+        let (lo, hi) = if log_y { (lo.log10(), hi.log10()) } else { (lo, hi) };
         let (y0, y1) = padded(lo, hi, 0.06);
         let caption = match (&log.best, best) {
             (Some(b), Some(step)) if &b.metric == name => format!("{name} (best {} at step {step})", short(b.value)),
             _ => name.clone(),
         };
+        let caption = if log_y { format!("{caption}, log scale") } else { caption };
         let mut chart = ChartBuilder::on(panel)
             .caption(caption, (FONT, figure.text(30.0)))
             .margin(figure.px(14.0))
@@ -67,7 +75,7 @@ pub fn metric_curves(log: &RunLog, path: &Path, figure: &Figure) -> Result<(), P
             .y_label_area_size(figure.text(96.0))
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(&err)?;
-        let y_fmt = |v: &f64| tick_label(*v, y1 - y0);
+        let y_fmt = |v: &f64| if log_y { format!("{:.0e}", 10f64.powf(*v)) } else { tick_label(*v, y1 - y0) };
         chart
             .configure_mesh()
             .x_desc(figure.x_label.as_str())
