@@ -1,6 +1,7 @@
-//! The runtime that neos-generated code and the interpreter call: small dense linear algebra
-//! and the bounded Newton fit solver (kernels, optimisers and the trainer arrive with the
-//! codegen and training work).
+//! The runtime that neos-generated code and the interpreter call: GEMM, the vectorisable special
+//! functions and their slice kernels, the KDE histogram kernel, small dense linear algebra, the
+//! bounded Newton fit solver, the entry checks of generated code (`exec`), parameter
+//! initialisers, Adam and the trainer, and the figures.
 //!
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 
@@ -13,8 +14,8 @@ pub mod init;
 pub mod linalg;
 pub mod math;
 pub mod plot;
-pub mod train;
 pub mod special;
+pub mod train;
 
 pub use error::RunError;
 pub use fit::{
