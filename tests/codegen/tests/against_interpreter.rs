@@ -33,8 +33,12 @@ fn tolerance(case: &Case) -> f64 {
     }
 }
 
-/// Random values for every leaf the case declares, in its domain, with `events` events.
-fn bindings(case: &Case, events: usize, rng: &mut SmallRng) -> (Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>) {
+/// Values by leaf name.
+type Named = Vec<(String, Vec<f64>)>;
+
+/// Random values for every param and input the case declares, in its domain (or near the
+/// paper's yields, edges and weights where a fit needs them), with `events` events.
+fn bindings(case: &Case, events: usize, rng: &mut SmallRng) -> (Named, Named) {
     let (lo, hi) = case.domain;
     let (mut params, mut inputs) = (Vec::new(), Vec::new());
     for id in case.graph.node_ids() {
