@@ -10,8 +10,9 @@
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::neos_model;
 use neos::ir::inference::{Inference, TestStat};
-use neos::ir::{eval, grad_in, hessian_in, Bindings, Builder, DType, Graph, NodeId, Tensor};
-use neos_runtime::{minimize, FitOptions, Objective};
+use neos::ir::{eval, grad_in, Bindings, Builder, DType, NodeId, Tensor};
+use neos_runtime::histfactory::NllObjective;
+use neos_runtime::{minimize, FitOptions};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -32,26 +33,6 @@ fn bindings() -> Bindings {
     b
 }
 
-/// −ln L of the 4-bin model on fixed data, with gradient and Hessian, for the solver directly.
-struct Nll {
-    graph: Graph,
-    ids: [NodeId; 3],
-    bindings: Bindings,
-}
-
-impl Objective for Nll {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn evaluate(&mut self, x: &[f64], g: &mut [f64], h: &mut [f64]) -> Result<f64, String> {
-        self.bindings.set("theta", Array1::from(x.to_vec()).into_dyn());
-        let v = eval(&self.graph, &self.bindings, &self.ids).map_err(|e| e.to_string())?;
-        g.iter_mut().zip(v[1].iter()).for_each(|(d, s)| *d = *s);
-        h.iter_mut().zip(v[2].iter()).for_each(|(d, s)| *d = *s);
-        Ok(v[0].iter().next().copied().unwrap_or(f64::NAN))
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs = arg("--runs", 200)?;
     let median_us = |runs: usize, f: &mut dyn FnMut()| median_seconds(runs, f) * 1e6;
@@ -59,13 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let b = Builder::new();
     let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|(n, _)| b.param(n, DType::F64, [4])).collect();
     let (cls_id, grad_ids, hypotest_ids, single_start_ids) = {
-        let mut single = Inference::new(&b, &neos_model, templates.clone())?;
+        let mut single = Inference::new(neos_model(&templates)?)?;
         single.restarts = false;
         let single_cls = single.neos_cls(1.0)?;
         let single_a0 = single.asimov_nominal(0.0)?;
         let single_h = single.hypotest(b.scalar(1.0, DType::F64), single_a0, TestStat::QTilde)?;
         let single_ids = [single_cls.id(), single_h.cls_obs.id()];
-        let inference = Inference::new(&b, &neos_model, templates.clone())?;
+        let inference = Inference::new(neos_model(&templates)?)?;
         let cls = inference.neos_cls(1.0)?;
         let grads: Vec<NodeId> = grad_in(&b, cls, &templates)?.iter().map(|g| g.id()).collect();
         let a0 = inference.asimov_nominal(0.0)?;
@@ -95,17 +76,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = eval(&graph, &data, &single_start_ids[1..]);
     });
 
-    // Solver iterations: the μ = 1 fit and the free fit on the background-only Asimov data.
+    // Solver iterations: the μ = 1 fit and the free fit on the background-only Asimov data,
+    // on the runtime's structured likelihood.
     let s = Builder::new();
-    let nll_ids = {
-        let t: Vec<Tensor<'_>> = YIELDS.iter().map(|(n, _)| s.param(n, DType::F64, [4])).collect();
-        let model = neos_model(&s, &t)?;
-        let theta = s.param("theta", DType::F64, [2]);
-        let asimov = model.expected_data(s.constant(ArrayD::from_shape_vec(vec![2], vec![0.0, 0.0])?, DType::F64))?;
-        let nll = -model.logpdf(theta, asimov)?;
-        [nll.id(), grad_in(&s, nll, &[theta])?[0].id(), hessian_in(&s, nll, theta)?.id()]
-    };
-    let mut objective = Nll { graph: s.finish()?, ids: nll_ids, bindings: bindings() };
+    let t: Vec<Tensor<'_>> = YIELDS.iter().map(|(n, _)| s.param(n, DType::F64, [4])).collect();
+    let model = neos_model(&t)?;
+    let lik = model.likelihood().clone();
+    let asimov = model.expected_data(s.constant(ArrayD::from_shape_vec(vec![2], vec![0.0, 0.0])?, DType::F64))?;
+    let mut ids: Vec<NodeId> = model.operands().iter().map(|t| t.id()).collect();
+    ids.push(asimov.id());
+    drop(model);
+    let values = eval(&s.finish()?, &bindings(), &ids)?;
+    let values: Vec<Vec<f64>> = values.iter().map(|v| v.iter().copied().collect()).collect();
+    let (data, operands) = values.split_last().ok_or("expected the Asimov data")?;
+    let operands: Vec<&[f64]> = operands.iter().map(Vec::as_slice).collect();
+    let mut objective = NllObjective::new(&lik, &operands, data)?;
     let mut fixed = FitOptions::new(2);
     fixed.bounds = vec![(-5.0, 5.0), (0.0, 10.0)];
     fixed.fixed = vec![false, true];
@@ -114,7 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     free.fixed = vec![false, false];
     let unconditional = minimize(&mut objective, &[0.0, 1.0], &free);
 
-    println!("4-bin neos model, interpreter, median of {runs} runs (fits restarted from α = ±1):");
+    println!(
+        "4-bin neos model, interpreter, median of {runs} runs (fits restarted where the likelihood may be bimodal):"
+    );
     println!("  cls value                      {t_cls:>10.1} µs   (cls = {cls:.10})");
     println!("  cls value + gradient (yields)  {t_grad:>10.1} µs");
     println!("  pyhf hypotest (q̃, 5 fits)      {t_hypotest:>10.1} µs");

@@ -1,4 +1,4 @@
-//! The `neos` command-line tool on the reference workspaces (../shared/reference/
+//! The `neos` command-line tool on the reference workspaces (tests/data/reference/
 //! pyhf_workspaces.json): JSON on stdout that agrees with pyhf, and one clear line on stderr
 //! with a non-zero exit on bad input.
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/pyhf_workspaces.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference/pyhf_workspaces.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let all: Value = serde_json::from_str(&text).unwrap();
     all["cases"].as_array().unwrap().clone()
@@ -101,7 +101,7 @@ fn bad_input_gives_one_line_and_a_failing_exit() {
     let checks: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["cls", bad_type.to_str().unwrap()],
-            "channels[0].samples[1].modifiers[1].type: expected one of normfactor",
+            "channels[0].samples[1].modifiers[1].type: expected one of histosys, lumi, normfactor",
         ),
         (vec!["cls", "/nonexistent/ws.json"], "reading /nonexistent/ws.json"),
         (vec!["fit", good.to_str().unwrap(), "--fix", "nope=1"], "--fix: expected one of the model's parameters"),

@@ -1,5 +1,5 @@
 //! The blobs analysis through `neos!` and generated code: on the reference tiny network
-//! (2 → 8 → 1) and blobs of ../shared/reference/pipeline_small.json the generated loss,
+//! (2 → 8 → 1) and blobs of tests/data/reference/pipeline_small.json the generated loss,
 //! gradients, metrics and yields equal the converged reference (1e-8), the parameter layout
 //! is the description's, initialisation is deterministic, and bad batches are errors. End to
 //! end, the gradient at a random start matches finite differences of the generated loss, and a
@@ -42,7 +42,7 @@ neos::neos! {
 const BLOBS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/pipeline_small.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference/pipeline_small.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

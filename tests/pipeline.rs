@@ -1,4 +1,4 @@
-//! The whole neos pipeline on the tiny network of ../shared/reference/pipeline_small.json:
+//! The whole neos pipeline on the tiny network of tests/data/reference/pipeline_small.json:
 //! network → kernel density histograms → yields → HistFactory → fits → metrics, with the
 //! gradients of cls, discovery, poi_uncert and bce with respect to every weight and the inner
 //! bin edges (exact to 1e-8, neos's own to 2e-6 of each gradient's scale).
@@ -13,7 +13,7 @@ use neos::ir::{eval, grad_in, Bindings, Builder, DType, Dim, Shape, EVENTS};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/pipeline_small.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference/pipeline_small.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
@@ -55,7 +55,7 @@ fn pipeline_values_and_gradients() {
         outputs.push(out);
     }
     let bce = neos::ir::inference::bce(outputs[0], &outputs[1..]);
-    let inference = Inference::new(&b, &neos_model, yields.clone()).unwrap();
+    let inference = Inference::new(neos_model(&yields).unwrap()).unwrap();
     let metrics =
         [inference.neos_cls(1.0).unwrap(), inference.neos_discovery().unwrap(), inference.poi_uncert().unwrap(), bce];
     let wrt = [w1, b1, w2, b2, inner];

@@ -26,6 +26,8 @@ pub enum IrError {
     Simplify { message: String },
     /// The graph broke one or more of its invariants.
     Verify { problems: Vec<String> },
+    /// A HistFactory model is inconsistent; `at` locates the element it is about.
+    Model { at: crate::loc::Loc, message: String },
     /// Several errors, in the order they were found (from [`crate::Builder::finish`]).
     Many(Vec<IrError>),
 }
@@ -43,6 +45,7 @@ impl fmt::Display for IrError {
             IrError::Autodiff { message } => write!(f, "autodiff: {message}"),
             IrError::Codegen { message } => write!(f, "codegen: {message}"),
             IrError::Simplify { message } => write!(f, "simplify: {message}"),
+            IrError::Model { message, .. } => f.write_str(message),
             IrError::Verify { problems } => {
                 write!(f, "graph invariants broken: {}", problems.join("; "))
             }

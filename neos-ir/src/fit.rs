@@ -63,6 +63,22 @@ impl FitConfig {
     }
 }
 
+impl FitConfig {
+    /// The runtime's description of this fit: its options, restarts and convergence policy.
+    pub(crate) fn plan(&self) -> FitPlan {
+        FitPlan {
+            options: FitOptions {
+                bounds: self.bounds.clone(),
+                fixed: self.fixed.clone(),
+                tolerance: self.tolerance,
+                max_iterations: self.max_iterations,
+            },
+            restarts: self.restarts,
+            require_convergence: self.require_convergence,
+        }
+    }
+}
+
 /// A fit node's rule: the objective graph with its derivatives, and the configuration.
 struct Fit {
     /// Leaves: param `theta` [P], inputs `x0`, `x1`, … (the operands after the initial
@@ -173,19 +189,8 @@ impl Fit {
         minimize_planned(&mut objective, init, &self.plan())
     }
 
-    /// The runtime's description of this fit: its options, restarts and convergence policy.
     fn plan(&self) -> FitPlan {
-        let c = &self.config;
-        FitPlan {
-            options: FitOptions {
-                bounds: c.bounds.clone(),
-                fixed: c.fixed.clone(),
-                tolerance: c.tolerance,
-                max_iterations: c.max_iterations,
-            },
-            restarts: c.restarts,
-            require_convergence: c.require_convergence,
-        }
+        self.config.plan()
     }
 }
 
@@ -220,25 +225,13 @@ impl CustomRule for Fit {
         adjoint: Tensor<'b>,
         needs: &[bool],
     ) -> Result<Vec<Option<Tensor<'b>>>> {
-        let p = self.config.bounds.len();
-        let vector = |v: Vec<f64>| b.constant(Array1::from(v).into_dyn(), DType::F64);
-        // Free coordinates strictly inside their bounds carry the sensitivity.
-        let lo = vector(self.config.bounds.iter().map(|b| b.0).collect());
-        let hi = vector(self.config.bounds.iter().map(|b| b.1).collect());
-        let free = vector(self.config.fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect());
-        let mask = free * output.gt(lo) * output.lt(hi);
         let mut leaves: HashMap<String, Tensor<'b>> = HashMap::new();
         leaves.insert("theta".into(), output);
         for (j, x) in inputs[1..].iter().enumerate() {
             leaves.insert(format!("x{j}"), *x);
         }
         let h = inline(b, &self.graph, "hess", &leaves)?;
-        // Ĥ = M H M + (I − M): the Hessian on the free interior block, identity elsewhere.
-        let identity =
-            b.constant(ArrayD::from_shape_fn(IxDyn(&[p, p]), |i| if i[0] == i[1] { 1.0 } else { 0.0 }), DType::F64);
-        let (col, row) = (mask.reshape([p, 1]), mask.reshape([1, p]));
-        let h_block = h * (col * row) + identity * (1.0 - row);
-        let w = solve(b, h_block, mask * adjoint);
+        let w = implicit_adjoint(b, output, adjoint, h, &self.config.bounds, &self.config.fixed);
         leaves.insert("w".into(), w);
         let mut out = vec![None];
         for (j, need) in needs.iter().enumerate().skip(1) {
@@ -293,30 +286,7 @@ impl CustomRule for Fit {
                 }
             }
         });
-        let c = &self.config;
-        let bounds: Vec<TokenStream> = c
-            .bounds
-            .iter()
-            .map(|(lo, hi)| {
-                let (lo, hi) = (codegen::lit(*lo, DType::F64), codegen::lit(*hi, DType::F64));
-                quote!((#lo, #hi))
-            })
-            .collect();
-        let fixed = &c.fixed;
-        let (tolerance, max_iterations) = (codegen::lit(c.tolerance, DType::F64), c.max_iterations);
-        let (restarts, require) = (c.restarts, c.require_convergence);
-        let plan_init = quote! {
-            #rt::FitPlan {
-                options: #rt::FitOptions {
-                    bounds: ::std::vec![#(#bounds),*],
-                    fixed: ::std::vec![#(#fixed),*],
-                    tolerance: #tolerance,
-                    max_iterations: #max_iterations,
-                },
-                restarts: #restarts,
-                require_convergence: #require,
-            }
-        };
+        let plan_init = plan_tokens(&self.config.plan());
         let program = em.field("fit_program", quote!(#m::Program), quote!(#m::Program::new()));
         let params = em.field("fit_params", quote!(#m::Params), quote!(#m::Params::zeros()));
         let plan = em.field("fit_plan", quote!(#rt::FitPlan), plan_init);
@@ -337,6 +307,61 @@ impl CustomRule for Fit {
                 .map_err(|e| #rt::RunError::new("fit", e))?;
             #out.copy_from_slice(&fitted.x);
         })
+    }
+}
+
+/// The adjoint w of the objective's gradient at a fit's optimum θ̂, given the adjoint of θ̂:
+/// H w = v̄ on the free coordinates strictly inside their bounds, w = 0 on the others (fixed,
+/// or held at a bound), which get no sensitivity. The adjoint of an operand x is then
+/// −∂/∂x [w · ∇_θ f(θ̂, x)].
+pub(crate) fn implicit_adjoint<'b>(
+    b: &'b Builder,
+    theta_hat: Tensor<'b>,
+    adjoint: Tensor<'b>,
+    h: Tensor<'b>,
+    bounds: &[(f64, f64)],
+    fixed: &[bool],
+) -> Tensor<'b> {
+    let p = bounds.len();
+    let vector = |v: Vec<f64>| b.constant(Array1::from(v).into_dyn(), DType::F64);
+    let lo = vector(bounds.iter().map(|b| b.0).collect());
+    let hi = vector(bounds.iter().map(|b| b.1).collect());
+    let free = vector(fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect());
+    let mask = free * theta_hat.gt(lo) * theta_hat.lt(hi);
+    // Ĥ = M H M + (I − M): the Hessian on the free interior block, identity elsewhere.
+    let identity =
+        b.constant(ArrayD::from_shape_fn(IxDyn(&[p, p]), |i| if i[0] == i[1] { 1.0 } else { 0.0 }), DType::F64);
+    let (col, row) = (mask.reshape([p, 1]), mask.reshape([1, p]));
+    let h_block = h * (col * row) + identity * (1.0 - row);
+    solve(b, h_block, mask * adjoint)
+}
+
+/// A fit plan as generated code that builds it.
+pub(crate) fn plan_tokens(plan: &FitPlan) -> TokenStream {
+    let rt = codegen::runtime();
+    let o = &plan.options;
+    let bounds: Vec<TokenStream> = o
+        .bounds
+        .iter()
+        .map(|(lo, hi)| {
+            let (lo, hi) = (codegen::lit(*lo, DType::F64), codegen::lit(*hi, DType::F64));
+            quote!((#lo, #hi))
+        })
+        .collect();
+    let fixed = &o.fixed;
+    let (tolerance, max_iterations) = (codegen::lit(o.tolerance, DType::F64), o.max_iterations);
+    let (restarts, require) = (plan.restarts, plan.require_convergence);
+    quote! {
+        #rt::FitPlan {
+            options: #rt::FitOptions {
+                bounds: ::std::vec![#(#bounds),*],
+                fixed: ::std::vec![#(#fixed),*],
+                tolerance: #tolerance,
+                max_iterations: #max_iterations,
+            },
+            restarts: #restarts,
+            require_convergence: #require,
+        }
     }
 }
 

@@ -8,13 +8,9 @@ use ndarray::Array1;
 
 use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
-use crate::fit::{fit, hessian_at, solve, FitConfig};
+use crate::fit::{solve, FitConfig};
 use crate::histfactory::Model;
 use crate::types::DType;
-
-/// Builds the model on any builder from its templates, so that fits can rebuild it on their
-/// own builder (the objective of a fit node is a graph of its own).
-pub type ModelFactory<'f> = &'f dyn for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> Result<Model<'s>>;
 
 /// Which test statistic a hypothesis test uses (pyhf's `test_stat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,38 +43,28 @@ pub struct Significance<'b> {
     pub q0_obs: Tensor<'b>,
 }
 
-/// A model, the templates it is built from, and the settings of its fits.
-pub struct Inference<'f, 'b> {
+/// A model and the settings of its fits.
+#[derive(Debug)]
+pub struct Inference<'b> {
     b: &'b Builder,
-    factory: ModelFactory<'f>,
-    templates: Vec<Tensor<'b>>,
     model: Model<'b>,
     poi: usize,
-    /// Restart fits from shifted starting points and keep the lowest minimum (see
-    /// [`FitConfig::restarts`]); on by default for models of at most 8 parameters.
+    /// Look for a lower minimum in every fit on the other side of each parameter that can make
+    /// the likelihood bimodal (see [`FitConfig::restarts`]); on by default.
     pub restarts: bool,
     /// The fits' projected-gradient tolerance.
     pub tolerance: f64,
 }
 
-impl std::fmt::Debug for Inference<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Inference({} parameters, poi {})", self.model.len(), self.poi)
-    }
-}
-
 /// The expected-band positions of pyhf, from −2σ to +2σ.
 const BAND: [f64; 5] = [2.0, 1.0, 0.0, -1.0, -2.0];
 
-impl<'f, 'b> Inference<'f, 'b> {
-    pub fn new(b: &'b Builder, factory: ModelFactory<'f>, templates: Vec<Tensor<'b>>) -> Result<Self> {
-        let model = factory(b, &templates)?;
+impl<'b> Inference<'b> {
+    pub fn new(model: Model<'b>) -> Result<Self> {
         let poi = model
             .poi_index
             .ok_or_else(|| IrError::Name { message: "inference: expected a model with a poi, found none".into() })?;
-        // Restarts cost two fits per free parameter; small models (like neos's) can afford them.
-        let restarts = model.len() <= 8;
-        Ok(Inference { b, factory, templates, model, poi, restarts, tolerance: 1e-9 })
+        Ok(Inference { b: model.builder(), model, poi, restarts: true, tolerance: 1e-9 })
     }
 
     pub fn model(&self) -> &Model<'b> {
@@ -113,29 +99,18 @@ impl<'f, 'b> Inference<'f, 'b> {
         if poi.is_some() {
             config.fixed[self.poi] = true;
         }
-        let mut operands = self.templates.clone();
-        operands.push(data);
-        let n = self.templates.len();
-        let factory = self.factory;
-        fit(
-            self.b,
-            self.init(poi),
-            &operands,
-            config,
-            |sb, theta, xs| Ok(-factory(sb, &xs[..n])?.logpdf(theta, xs[n])?),
-        )
+        self.model.fit(self.init(poi), data, &config)
     }
 
     /// −ln L(θ | data).
     pub fn nll(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
-        Ok(-self.model.logpdf(theta, data)?)
+        self.model.nll(theta, data)
     }
 
     /// Main and auxiliary expected data at θ.
     pub fn expected_data(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
         self.model.expected_data(theta)
     }
-
     /// pyhf's Asimov data: the expected data at the fit to `data` with the POI fixed at `mu`.
     pub fn asimov(&self, data: Tensor<'b>, mu: f64) -> Result<Tensor<'b>> {
         let theta = self.fit(data, Some(self.b.scalar(mu, DType::F64)))?;
@@ -221,11 +196,7 @@ impl<'f, 'b> Inference<'f, 'b> {
     pub fn poi_uncert(&self) -> Result<Tensor<'b>> {
         let data = self.asimov_nominal(1.0)?;
         let truth = self.init(Some(self.b.scalar(1.0, DType::F64)));
-        let mut operands = self.templates.clone();
-        operands.push(data);
-        let (n, factory) = (self.templates.len(), self.factory);
-        let h =
-            hessian_at(self.b, truth, &operands, |sb, theta, xs| Ok(-factory(sb, &xs[..n])?.logpdf(theta, xs[n])?))?;
+        let h = self.model.hessian(truth, data)?;
         let p = self.model.len();
         let e =
             self.b.constant(Array1::from_shape_fn(p, |i| if i == self.poi { 1.0 } else { 0.0 }).into_dyn(), DType::F64);

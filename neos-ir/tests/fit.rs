@@ -9,22 +9,8 @@
 mod common;
 
 use common::{arr, floats, lumi_config, reference, template_bindings, TEMPLATES};
-use neos_ir::histfactory::{
-    Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
-};
+use neos_ir::histfactory::{Channel, HistoSysCode, Model, Modifier, NormSysCode, Sample, Spec, Workspace};
 use neos_ir::{eval, fit, gradcheck, Bindings, Builder, DType, FitConfig, GradCheck, Tensor};
-
-/// −2 ln L of a workspace's model, built on the fit's own builder.
-fn twice_nll<'s>(
-    ws: &Workspace,
-    m: &neos_ir::histfactory::Measurement,
-    sb: &'s Builder,
-    theta: Tensor<'s>,
-    xs: &[Tensor<'s>],
-) -> neos_ir::Result<Tensor<'s>> {
-    let model = Model::new(ws.spec(sb, m, NormSysCode::Code4, HistoSysCode::Code4p))?;
-    Ok(-(model.logpdf(theta, xs[0])? * 2.0))
-}
 
 #[test]
 fn best_fits_and_likelihoods_match_pyhf() {
@@ -34,29 +20,26 @@ fn best_fits_and_likelihoods_match_pyhf() {
         let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
         let m = ws.measurement(None).unwrap();
         let b = Builder::new();
-        let model = Model::new(ws.spec(&b, m, NormSysCode::Code4, HistoSysCode::Code4p)).unwrap();
+        let model = ws.model(&b, m, NormSysCode::Code4, HistoSysCode::Code4p).unwrap();
         let poi = model.poi_index.unwrap();
         let mut data = ws.observed_main(&model.channels()).unwrap();
-        let aux_id = model.auxdata(DType::F64, &b).unwrap().id();
+        let aux_id = model.auxdata().unwrap().id();
         let aux = eval(&b.graph(), &Bindings::new(), &[aux_id]).unwrap().remove(0);
         data.extend(aux.iter());
         let data_t = b.input("data", DType::F64, [data.len()]);
         let init = b.input("init", DType::F64, [model.len()]);
         let mut config = FitConfig::new(model.suggested_bounds());
         config.fixed = model.suggested_fixed();
-        let free = fit(&b, init, &[data_t], config.clone(), |sb, t, xs| twice_nll(&ws, m, sb, t, xs)).unwrap();
+        let free = model.fit(init, data_t, &config).unwrap();
         let mut fixed_config = config;
         fixed_config.fixed[poi] = true;
-        let fixed = fit(&b, init, &[data_t], fixed_config, |sb, t, xs| twice_nll(&ws, m, sb, t, xs)).unwrap();
+        let fixed = model.fit(init, data_t, &fixed_config).unwrap();
         let twice_nll_free = -(model.logpdf(free, data_t).unwrap() * 2.0);
         let twice_nll_fixed = -(model.logpdf(fixed, data_t).unwrap() * 2.0);
         let ids = [free.id(), fixed.id(), twice_nll_free.id(), twice_nll_fixed.id()];
+        let mut init_values = model.suggested_init();
         drop(model);
         let g = b.finish().unwrap();
-        let mut init_values =
-            neos_ir::histfactory::Model::new(ws.spec(&Builder::new(), m, NormSysCode::Code4, HistoSysCode::Code4p))
-                .unwrap()
-                .suggested_init();
         init_values[poi] = 1.0;
         let bindings = Bindings::new().with("data", arr(&data)).with("init", arr(&init_values));
         let v = eval(&g, &bindings, &ids).unwrap();
@@ -77,39 +60,34 @@ fn best_fits_and_likelihoods_match_pyhf() {
 }
 
 /// A one-channel model with normfactor, lumi, normsys, histosys, staterror, shapesys and a
-/// bounded signal strength, built from the given templates (so that the same function builds
-/// the fit's objective and the outer graph).
-fn templated_spec<'b>(t: &[Tensor<'b>]) -> Spec<'b> {
-    let m = |name: &str, kind| Modifier { name: name.into(), kind };
+/// bounded signal strength, built from the given templates.
+fn templated_spec<'b>(t: &[Tensor<'b>]) -> Spec<Tensor<'b>> {
     Spec {
-        channels: vec![Channel {
-            name: "SR".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: t[0],
-                    modifiers: vec![
-                        m("mu", ModifierKind::NormFactor),
-                        m("lumi", ModifierKind::Lumi),
-                        m("stat", ModifierKind::StatError { uncertainties: t[1] }),
+        channels: vec![Channel::new(
+            "SR",
+            vec![
+                Sample::new(
+                    "signal",
+                    t[0],
+                    vec![Modifier::normfactor("mu"), Modifier::lumi("lumi"), Modifier::staterror("stat", t[1])],
+                ),
+                Sample::new(
+                    "bkg",
+                    t[2],
+                    vec![
+                        Modifier::histosys("jes", t[3], t[4]),
+                        Modifier::normsys("xsec", t[5], t[6]),
+                        Modifier::shapesys("shape", t[7]),
+                        Modifier::staterror("stat", t[8]),
                     ],
-                },
-                Sample {
-                    name: "bkg".into(),
-                    nominal: t[2],
-                    modifiers: vec![
-                        m("jes", ModifierKind::HistoSys { hi: t[3], lo: t[4] }),
-                        m("xsec", ModifierKind::NormSys { hi: t[5], lo: t[6] }),
-                        m("shape", ModifierKind::ShapeSys { uncertainties: t[7] }),
-                        m("stat", ModifierKind::StatError { uncertainties: t[8] }),
-                    ],
-                },
+                ),
             ],
-        }],
-        poi: Some("mu".into()),
+        )],
+        poi: Some(("mu".into(), Default::default())),
         parameters: vec![lumi_config()],
         normsys_code: NormSysCode::Code4,
         histosys_code: HistoSysCode::Code4p,
+        ..Spec::default()
     }
 }
 
@@ -131,7 +109,7 @@ fn check_implicit_gradient(main_data: &[f64], mu_fixed: Option<f64>, expect_mu_a
     let p = model.len();
     let poi = model.poi_index.unwrap();
     let main = b.input("main", DType::F64, [main_data.len()]);
-    let data = b.concat(&[main, model.auxdata(DType::F64, &b).unwrap()], 0);
+    let data = b.concat(&[main, model.auxdata().unwrap()], 0);
     let mut config = FitConfig::new(model.suggested_bounds());
     config.tolerance = 1e-11;
     let mut init = model.suggested_init();
@@ -139,15 +117,8 @@ fn check_implicit_gradient(main_data: &[f64], mu_fixed: Option<f64>, expect_mu_a
         config.fixed[poi] = true;
         init[poi] = mu;
     }
-    let mut operands = templates.clone();
-    operands.push(main);
     let init_t = b.constant(arr(&init), DType::F64);
-    let theta_hat = fit(&b, init_t, &operands, config, |sb, theta, xs| {
-        let sub = Model::new(templated_spec(&xs[..9]))?;
-        let aux = sub.auxdata(DType::F64, sb)?;
-        Ok(-sub.logpdf(theta, sb.concat(&[xs[9], aux], 0))?)
-    })
-    .unwrap();
+    let theta_hat = model.fit(init_t, data, &config).unwrap();
     let weights = b.constant(arr(&(0..p).map(|i| 0.5 + 0.3 * i as f64).collect::<Vec<_>>()), DType::F64);
     let nll = -model.logpdf(theta_hat, data).unwrap();
     b.output("loss", (theta_hat * weights).sum_all() + nll);
@@ -203,21 +174,24 @@ fn a_fit_that_cannot_converge_is_reported() {
 fn restarts_find_the_global_minimum_of_a_bimodal_likelihood() {
     let fitted = |restarts: bool| {
         let b = Builder::new();
-        let init = b.constant(arr(&[0.5]), DType::F64);
-        let n = b.input("n", DType::F64, [1]);
-        let mut config = FitConfig::new(vec![(-5.0, 5.0)]);
-        config.restarts = restarts;
-        let alpha = fit(&b, init, &[n], config, |sb, theta, xs| {
-            let nominal = sb.constant(arr(&[50.0]), DType::F64);
-            let (up, down) = (sb.constant(arr(&[53.0]), DType::F64), sb.constant(arr(&[57.0]), DType::F64));
-            let a = theta.index(0, 0);
-            let nu = nominal + neos_ir::histfactory::histosys(HistoSysCode::Code0, a, nominal, up, down);
-            Ok(-neos_ir::histfactory::poisson_logpdf(xs[0], nu).sum_all() + a * a * 0.5)
+        let c = |v: f64| b.constant(arr(&[v]), DType::F64);
+        let model = Model::new(Spec {
+            channels: vec![Channel::new(
+                "sr",
+                vec![Sample::new("bkg", c(50.0), vec![Modifier::histosys("a", c(53.0), c(57.0))])],
+            )],
+            histosys_code: HistoSysCode::Code0,
+            ..Spec::default()
         })
         .unwrap();
+        let mut config = FitConfig::new(model.suggested_bounds());
+        config.restarts = restarts;
+        let data = b.constant(arr(&[58.0, 0.0]), DType::F64);
+        let alpha = model.fit(c(0.5), data, &config).unwrap();
         b.output("alpha", alpha);
+        drop(model);
         let g = b.finish().unwrap();
-        eval(&g, &Bindings::new().with("n", arr(&[58.0])), &[g.output("alpha").unwrap()]).unwrap()[0][[0]]
+        eval(&g, &Bindings::new(), &[g.output("alpha").unwrap()]).unwrap()[0][[0]]
     };
     let (local, global) = (fitted(false), fitted(true));
     assert!(local > 0.2, "one start from α = 0.5 stays on the shallow side: {local}");

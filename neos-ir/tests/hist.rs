@@ -1,5 +1,5 @@
 //! The kernel density histogram against `relaxed.hist` and `neos.hists_from_nn`
-//! (../shared/reference/kde_hist.json): yields and Jacobians with respect to the values, the
+//! (tests/data/reference/kde_hist.json): yields and Jacobians with respect to the values, the
 //! edges and the inner edges, to a relative 1e-10 (1e-12 absolute for values that are ~0).
 
 // Test helpers panic on failure: that is how a test fails.
@@ -10,7 +10,7 @@ use neos_ir::{eval, grad_in, gradcheck, Bindings, Builder, DType, GradCheck, Gra
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/kde_hist.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/reference/kde_hist.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

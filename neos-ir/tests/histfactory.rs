@@ -1,5 +1,5 @@
 //! HistFactory models against pyhf: parameter layout, auxiliary data, expected data and
-//! log-likelihood on the workspaces of ../shared/reference/pyhf_workspaces.json and the neos
+//! log-likelihood on the workspaces of tests/data/reference/pyhf_workspaces.json and the neos
 //! model's interpolation points in neos_metrics.json; the interpolation codes; gradients with
 //! respect to every template; and workspace errors that name their place in the JSON.
 
@@ -9,10 +9,9 @@
 mod common;
 
 use common::{arr, floats, lumi_config, reference, template_bindings};
-use neos_ir::histfactory::{
-    histosys, normsys, Channel, HistoSysCode, Model, Modifier, ModifierKind, NormSysCode, Sample, Spec, Workspace,
-};
+use neos_ir::histfactory::{Channel, HistoSysCode, Model, Modifier, NormSysCode, Sample, Spec, Workspace};
 use neos_ir::{eval, gradcheck, Bindings, Builder, DType, GradCheck};
+use neos_runtime::histfactory::{histosys_coefficients, normsys, Dual};
 use serde_json::Value;
 
 fn check(label: &str, found: &[f64], expected: &[f64], rtol: f64) {
@@ -30,7 +29,7 @@ fn pyhf_workspaces_layout_data_and_likelihood() {
         let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
         let b = Builder::new();
         let m = ws.measurement(None).unwrap();
-        let model = Model::new(ws.spec(&b, m, NormSysCode::Code4, HistoSysCode::Code4p)).unwrap();
+        let model = ws.model(&b, m, NormSysCode::Code4, HistoSysCode::Code4p).unwrap();
         let par_order: Vec<&str> = case["par_order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(model.par_order(), par_order, "{name}");
         let par_names: Vec<&str> = case["par_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
@@ -44,7 +43,7 @@ fn pyhf_workspaces_layout_data_and_likelihood() {
         assert_eq!(model.suggested_fixed(), fixed, "{name}");
 
         let theta = b.param("theta", DType::F64, [model.len()]);
-        let aux = model.auxdata(DType::F64, &b).unwrap();
+        let aux = model.auxdata().unwrap();
         let expected_data = model.expected_data(theta).unwrap();
         let mut data = ws.observed_main(&model.channels()).unwrap();
         let data_tensor = b.concat(&[b.constant(arr(&data), DType::F64), aux], 0);
@@ -87,7 +86,7 @@ fn pyhf_workspaces_layout_data_and_likelihood() {
 fn neos_model<'b>(b: &'b Builder, bins: usize) -> Model<'b> {
     let yields: Vec<_> =
         ["sig", "bkg_nominal", "bkg_up", "bkg_down"].iter().map(|n| b.param(n, DType::F64, [bins])).collect();
-    neos_ir::histfactory::neos_model(b, &yields).unwrap()
+    neos_ir::histfactory::neos_model(&yields).unwrap()
 }
 
 fn neos_bindings(inputs: &Value) -> Bindings {
@@ -155,8 +154,7 @@ fn every_modifier_is_differentiable() {
     let case = &r["cases"][0];
     let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
     let b = Builder::new();
-    let model =
-        Model::new(ws.spec(&b, ws.measurement(None).unwrap(), NormSysCode::Code4, HistoSysCode::Code4p)).unwrap();
+    let model = ws.model(&b, ws.measurement(None).unwrap(), NormSysCode::Code4, HistoSysCode::Code4p).unwrap();
     let theta = b.param("theta", DType::F64, [model.len()]);
     let n = model.n_main() + model.n_aux();
     let data = b.param("data", DType::F64, [n]);
@@ -189,20 +187,19 @@ enum Interp {
     Norm(NormSysCode),
 }
 
-/// The interpolation at α on the templates above, and its derivative in α by autodiff.
+/// The interpolation at α on the templates above, and its derivative in α (dual numbers).
 fn interpolate(which: Interp, alpha: f64) -> (Vec<f64>, Vec<f64>) {
-    let b = Builder::new();
-    let a = b.param("alpha", DType::F64, neos_ir::Shape::scalar());
-    let c = |v: &[f64]| b.constant(arr(v), DType::F64);
-    let y = match which {
-        Interp::Histo(code) => histosys(code, a, c(&NOM), c(&HI), c(&LO)),
-        Interp::Norm(code) => normsys(code, a, b.scalar(KAPPA_HI, DType::F64), b.scalar(KAPPA_LO, DType::F64)),
+    let a = Dual::var(alpha);
+    let lift = |v: f64| Dual::lift(v);
+    let y: Vec<Dual<f64>> = match which {
+        Interp::Histo(code) => {
+            let [c_hi, c_lo, c_nom] = histosys_coefficients(code, a);
+            (0..2).map(|i| c_hi * lift(HI[i]) + c_lo * lift(LO[i]) + c_nom * lift(NOM[i])).collect()
+        }
+        Interp::Norm(code) => vec![normsys(code, a, lift(KAPPA_HI), lift(KAPPA_LO))],
     };
-    let d = neos_ir::grad_in(&b, y.sum_all(), &[a]).unwrap()[0];
-    let ids = [y.id(), d.id()];
-    let g = b.finish().unwrap();
-    let v = eval(&g, &Bindings::new().with("alpha", ndarray::arr0(alpha).into_dyn()), &ids).unwrap();
-    (v[0].iter().copied().collect(), v[1].iter().copied().collect())
+    let total: f64 = y.iter().map(|d| d.b).sum();
+    (y.iter().map(|d| d.a).collect(), vec![total])
 }
 
 #[test]
@@ -298,7 +295,7 @@ fn workspace_errors_name_their_place() {
     let cases: Vec<(Mutation, &str)> = vec![
         (
             Box::new(|w| w["channels"][0]["samples"][1]["modifiers"][1]["type"] = "gaussian".into()),
-            "channels[0].samples[1].modifiers[1].type: expected one of normfactor",
+            "channels[0].samples[1].modifiers[1].type: expected one of histosys, lumi, normfactor",
         ),
         (
             Box::new(|w| {
@@ -320,18 +317,22 @@ fn workspace_errors_name_their_place() {
         let err = mutate(&*f);
         assert!(err.contains(message), "expected `{message}`, found `{err}`");
     }
-    // Model-level problems: a lumi without its constraint, an unknown measurement parameter.
+    // Model-level problems: a lumi without its constraint, located in the JSON; a measurement
+    // parameter the model does not have is ignored, as pyhf ignores it, and reported.
     let mut ws = Workspace::from_json(&good.to_string()).unwrap();
     ws.measurements[0].parameters.retain(|p| p.name != "lumi");
     let b = Builder::new();
-    let err =
-        Model::new(ws.spec(&b, &ws.measurements[0], NormSysCode::Code4, HistoSysCode::Code4p)).unwrap_err().to_string();
+    let err = ws.model(&b, &ws.measurements[0], NormSysCode::Code4, HistoSysCode::Code4p).unwrap_err().to_string();
     assert!(err.contains("lumi parameter `lumi`: expected `auxdata` and `sigmas`"), "{err}");
+    assert!(err.starts_with("channels["), "the error names its place in the JSON: {err}");
     let mut ws = Workspace::from_json(&good.to_string()).unwrap();
     ws.measurements[0].parameters[1].name = "nonexistent".into();
-    let err =
-        Model::new(ws.spec(&b, &ws.measurements[0], NormSysCode::Code4, HistoSysCode::Code4p)).unwrap_err().to_string();
-    assert!(err.contains("measurement parameter `nonexistent`: expected one of the model's parameters"), "{err}");
+    let model = ws.model(&b, &ws.measurements[0], NormSysCode::Code4, HistoSysCode::Code4p).unwrap();
+    let ignored: Vec<String> = model.ignored_configs().iter().map(|(at, m)| format!("{}: {m}", ws.path(*at))).collect();
+    assert_eq!(
+        ignored,
+        ["measurements[0].config.parameters[1]: measurement parameter `nonexistent`: the model has no parameter of that name, so its settings are ignored"]
+    );
 }
 
 #[test]
@@ -352,43 +353,43 @@ fn every_modifier_is_differentiable_in_its_templates() {
     let n_params = {
         let p = |n: &str, len: usize| b.param(n, DType::F64, [len]);
         let s = |n: &str| b.param(n, DType::F64, neos_ir::Shape::scalar());
-        let m = |name: &str, kind| Modifier { name: name.into(), kind };
         let spec = Spec {
-            channels: vec![Channel {
-                name: "SR".into(),
-                samples: vec![
-                    Sample {
-                        name: "signal".into(),
-                        nominal: p("sig", 3),
-                        modifiers: vec![
-                            m("mu", ModifierKind::NormFactor),
-                            m("lumi", ModifierKind::Lumi),
-                            m("theory", ModifierKind::NormSys { hi: s("k_hi"), lo: s("k_lo") }),
-                            m("stat", ModifierKind::StatError { uncertainties: p("sig_stat", 3) }),
+            channels: vec![Channel::new(
+                "SR",
+                vec![
+                    Sample::new(
+                        "signal",
+                        p("sig", 3),
+                        vec![
+                            Modifier::normfactor("mu"),
+                            Modifier::lumi("lumi"),
+                            Modifier::normsys("theory", s("k_hi"), s("k_lo")),
+                            Modifier::staterror("stat", p("sig_stat", 3)),
                         ],
-                    },
-                    Sample {
-                        name: "bkg".into(),
-                        nominal: p("bkg", 3),
-                        modifiers: vec![
-                            m("jes", ModifierKind::HistoSys { hi: p("bkg_hi", 3), lo: p("bkg_lo", 3) }),
-                            m("shape", ModifierKind::ShapeSys { uncertainties: p("bkg_unc", 3) }),
-                            m("free", ModifierKind::ShapeFactor),
-                            m("stat", ModifierKind::StatError { uncertainties: p("bkg_stat", 3) }),
+                    ),
+                    Sample::new(
+                        "bkg",
+                        p("bkg", 3),
+                        vec![
+                            Modifier::histosys("jes", p("bkg_hi", 3), p("bkg_lo", 3)),
+                            Modifier::shapesys("shape", p("bkg_unc", 3)),
+                            Modifier::shapefactor("free"),
+                            Modifier::staterror("stat", p("bkg_stat", 3)),
                         ],
-                    },
+                    ),
                 ],
-            }],
-            poi: Some("mu".into()),
+            )],
+            poi: Some(("mu".into(), Default::default())),
             parameters: vec![lumi_config()],
             normsys_code: NormSysCode::Code4,
             histosys_code: HistoSysCode::Code4p,
+            ..Spec::default()
         };
         let model = Model::new(spec).unwrap();
         assert_eq!(model.par_order(), ["jes", "lumi", "mu", "theory", "free", "shape", "stat"]);
         let theta = b.param("theta", DType::F64, [model.len()]);
         let main = b.constant(arr(&[14.0, 25.0, 31.0]), DType::F64);
-        let data = b.concat(&[main, model.auxdata(DType::F64, &b).unwrap()], 0);
+        let data = b.concat(&[main, model.auxdata().unwrap()], 0);
         b.output("logpdf", model.logpdf(theta, data).unwrap());
         model.len()
     };

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{arr, floats, reference};
-use neos_ir::histfactory::{neos_model, HistoSysCode, Model, NormSysCode, Workspace};
+use neos_ir::histfactory::{neos_model, HistoSysCode, NormSysCode, Workspace};
 use neos_ir::inference::{Inference, TestStat};
 use neos_ir::{eval, grad_in, Bindings, Builder, DType, Tensor};
 
@@ -29,7 +29,7 @@ fn neos_metrics_and_their_gradients() {
         let bins = floats(&case["inputs"]["sig"]).len();
         let b = Builder::new();
         let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|n| b.param(n, DType::F64, [bins])).collect();
-        let inference = Inference::new(&b, &neos_model, templates.clone()).unwrap();
+        let inference = Inference::new(neos_model(&templates).unwrap()).unwrap();
         let metrics = [
             ("cls", inference.neos_cls(1.0).unwrap()),
             ("discovery", inference.neos_discovery().unwrap()),
@@ -89,7 +89,7 @@ fn pyhf_hypotests_on_the_neos_asimov_data() {
         let bins = floats(&case["inputs"]["sig"]).len();
         let b = Builder::new();
         let templates: Vec<Tensor<'_>> = YIELDS.iter().map(|n| b.input(n, DType::F64, [bins])).collect();
-        let inference = Inference::new(&b, &neos_model, templates).unwrap();
+        let inference = Inference::new(neos_model(&templates).unwrap()).unwrap();
         let a0 = inference.asimov_nominal(0.0).unwrap();
         let a1 = inference.asimov_nominal(1.0).unwrap();
         let mu = b.scalar(1.0, DType::F64);
@@ -131,9 +131,10 @@ fn pyhf_hypotests_on_the_neos_asimov_data() {
     }
 }
 
-/// The workspace's model on its own builder.
-fn workspace_factory(ws: &Workspace) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> neos_ir::Result<Model<'s>> + '_ {
-    move |sb, _| Model::new(ws.spec(sb, ws.measurement(None)?, NormSysCode::Code4, HistoSysCode::Code4p))
+/// The inference on the workspace's model, on `b`.
+fn workspace_inference<'b>(ws: &Workspace, b: &'b Builder) -> Inference<'b> {
+    let model = ws.model(b, ws.measurement(None).unwrap(), NormSysCode::Code4, HistoSysCode::Code4p).unwrap();
+    Inference::new(model).unwrap()
 }
 
 #[test]
@@ -142,9 +143,8 @@ fn pyhf_hypotests_on_workspaces() {
     for case in r["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
-        let factory = workspace_factory(&ws);
         let b = Builder::new();
-        let inference = Inference::new(&b, &factory, Vec::new()).unwrap();
+        let inference = workspace_inference(&ws, &b);
         let data = b.input("data", DType::F64, [inference.model().n_main() + inference.model().n_aux()]);
         let mu = b.scalar(1.0, DType::F64);
         let qtilde = inference.hypotest(mu, data, TestStat::QTilde).unwrap();
@@ -182,9 +182,8 @@ fn upper_limits_match_pyhf() {
     for case in r["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let ws = Workspace::from_json(&case["workspace"].to_string()).unwrap();
-        let factory = workspace_factory(&ws);
         let b = Builder::new();
-        let inference = Inference::new(&b, &factory, Vec::new()).unwrap();
+        let inference = workspace_inference(&ws, &b);
         let data = b.input("data", DType::F64, [inference.model().n_main() + inference.model().n_aux()]);
         let mu = b.knob("mu", DType::F64, 1.0);
         let h = inference.hypotest(mu, data, TestStat::QTilde).unwrap();

@@ -13,8 +13,8 @@ use neos_ir::histfactory::{self, Spec};
 use neos_ir::inference::Inference;
 use neos_ir::lang::{
     compile, grad_output, loss_output, lower, metric_output, value_output, Activation, Analysis, BinOp, Channel, Expr,
-    ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier, ModifierKind, Objective, Param, ParamKind,
-    ParameterConfig, Sample, Stat,
+    ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier, Objective, Param, ParamKind, ParameterConfig,
+    Sample, Stat,
 };
 use neos_ir::{eval, eval_outputs, gradcheck, Bindings, Builder, DType, GradCheck, SimplifyLimits};
 use serde_json::Value;
@@ -54,9 +54,6 @@ fn binding(name: &str, value: Expr) -> Let {
 }
 fn sample(name: &str, nominal: Expr, modifiers: Vec<Modifier>) -> Sample {
     Sample { name: name.into(), nominal, modifiers, at: Loc(0) }
-}
-fn modifier(name: &str, kind: ModifierKind) -> Modifier {
-    Modifier { name: name.into(), kind, at: Loc(0) }
 }
 fn objective(name: &str, stat: Stat) -> Objective {
     Objective { name: name.into(), terms: vec![(1.0, stat)], at: Loc(0) }
@@ -111,14 +108,11 @@ fn blobs(hidden: &[usize], bandwidth: f64) -> Analysis {
             channels: vec![Channel {
                 name: "singlechannel".into(),
                 samples: vec![
-                    sample("signal", var("s"), vec![modifier("mu", ModifierKind::NormFactor)]),
+                    sample("signal", var("s"), vec![Modifier::normfactor("mu")]),
                     sample(
                         "background",
                         var("b"),
-                        vec![modifier(
-                            "correlated_bkg_uncertainty",
-                            ModifierKind::HistoSys { lo: var("bdn"), hi: var("bup") },
-                        )],
+                        vec![Modifier::histosys("correlated_bkg_uncertainty", var("bup"), var("bdn"))],
                     ),
                 ],
                 at: Loc(0),
@@ -279,7 +273,12 @@ fn entries_group_losses_gradients_metrics_and_values() {
     assert_eq!(inits[6], &Init::Values(vec![0.25, 0.5, 0.75]));
 }
 
-/// A three-bin counting model with every modifier type, from constant templates.
+/// The control region's background: its normalisation is measured bin by bin (a
+/// shapefactor), which the signal region alone could not do beside μ.
+const CONTROL: [f64; 2] = [30.0, 25.0];
+
+/// A counting model with every modifier type, from constant templates: a three-bin signal
+/// region and a two-bin control region.
 fn every_modifier() -> Analysis {
     let t = |name: &str| common::TEMPLATES.iter().find(|(n, _)| *n == name).unwrap().1;
     let stats =
@@ -288,38 +287,42 @@ fn every_modifier() -> Analysis {
         name: "Counting".into(),
         lets: vec![binding("sig", array(t("sig"))), binding("bkg", array(t("bkg")))],
         model: Model {
-            channels: vec![Channel {
-                name: "sr".into(),
-                samples: vec![
-                    sample(
-                        "signal",
-                        var("sig"),
-                        vec![
-                            modifier("mu", ModifierKind::NormFactor),
-                            modifier("lumi", ModifierKind::Lumi),
-                            modifier("stat", ModifierKind::StatError(array(t("sig_stat")))),
-                        ],
-                    ),
-                    sample(
-                        "background",
-                        var("bkg"),
-                        vec![
-                            modifier(
-                                "bkg_shape",
-                                ModifierKind::HistoSys { lo: array(t("bkg_lo")), hi: array(t("bkg_hi")) },
-                            ),
-                            modifier(
-                                "bkg_norm",
-                                ModifierKind::NormSys { lo: num(t("k_lo")[0]), hi: num(t("k_hi")[0]) },
-                            ),
-                            modifier("bkg_unc", ModifierKind::ShapeSys(array(t("bkg_unc")))),
-                            modifier("stat", ModifierKind::StatError(array(t("bkg_stat")))),
-                            modifier("free", ModifierKind::ShapeFactor),
-                        ],
-                    ),
-                ],
-                at: Loc(0),
-            }],
+            channels: vec![
+                Channel {
+                    name: "sr".into(),
+                    samples: vec![
+                        sample(
+                            "signal",
+                            var("sig"),
+                            vec![
+                                Modifier::normfactor("mu"),
+                                Modifier::lumi("lumi"),
+                                Modifier::staterror("stat", array(t("sig_stat"))),
+                            ],
+                        ),
+                        sample(
+                            "background",
+                            var("bkg"),
+                            vec![
+                                Modifier::histosys("bkg_shape", array(t("bkg_hi")), array(t("bkg_lo"))),
+                                Modifier::normsys("bkg_norm", num(t("k_hi")[0]), num(t("k_lo")[0])),
+                                Modifier::shapesys("bkg_unc", array(t("bkg_unc"))),
+                                Modifier::staterror("stat", array(t("bkg_stat"))),
+                            ],
+                        ),
+                    ],
+                    at: Loc(0),
+                },
+                Channel {
+                    name: "cr".into(),
+                    samples: vec![sample(
+                        "bkg",
+                        array(&CONTROL),
+                        vec![Modifier::shapefactor("free"), Modifier::lumi("lumi")],
+                    )],
+                    at: Loc(0),
+                },
+            ],
             poi: Some(("mu".into(), Loc(0))),
             parameters: vec![ParameterConfig {
                 name: "lumi".into(),
@@ -336,40 +339,39 @@ fn every_modifier() -> Analysis {
 }
 
 /// The model of [`every_modifier`] built through the library from templates
-/// `[sig, sig_stat, bkg, bkg_hi, bkg_lo, k_hi, k_lo, bkg_unc, bkg_stat]`.
-fn hand_built_model<'s>(_: &'s Builder, x: &[neos_ir::Tensor<'s>]) -> neos_ir::Result<histfactory::Model<'s>> {
-    use histfactory::{Channel, Modifier, ModifierKind as K, Sample};
-    let m = |name: &str, kind| Modifier { name: name.into(), kind };
+/// `[sig, sig_stat, bkg, bkg_hi, bkg_lo, k_hi, k_lo, bkg_unc, bkg_stat, control]`.
+fn hand_built_model<'s>(x: &[neos_ir::Tensor<'s>]) -> neos_ir::Result<histfactory::Model<'s>> {
+    use histfactory::{Channel, Modifier, Sample};
     histfactory::Model::new(Spec {
-        channels: vec![Channel {
-            name: "sr".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: x[0],
-                    modifiers: vec![
-                        m("mu", K::NormFactor),
-                        m("lumi", K::Lumi),
-                        m("stat", K::StatError { uncertainties: x[1] }),
-                    ],
-                },
-                Sample {
-                    name: "background".into(),
-                    nominal: x[2],
-                    modifiers: vec![
-                        m("bkg_shape", K::HistoSys { hi: x[3], lo: x[4] }),
-                        m("bkg_norm", K::NormSys { hi: x[5], lo: x[6] }),
-                        m("bkg_unc", K::ShapeSys { uncertainties: x[7] }),
-                        m("stat", K::StatError { uncertainties: x[8] }),
-                        m("free", K::ShapeFactor),
-                    ],
-                },
-            ],
-        }],
-        poi: Some("mu".into()),
+        channels: vec![
+            Channel::new(
+                "sr",
+                vec![
+                    Sample::new(
+                        "signal",
+                        x[0],
+                        vec![Modifier::normfactor("mu"), Modifier::lumi("lumi"), Modifier::staterror("stat", x[1])],
+                    ),
+                    Sample::new(
+                        "background",
+                        x[2],
+                        vec![
+                            Modifier::histosys("bkg_shape", x[3], x[4]),
+                            Modifier::normsys("bkg_norm", x[5], x[6]),
+                            Modifier::shapesys("bkg_unc", x[7]),
+                            Modifier::staterror("stat", x[8]),
+                        ],
+                    ),
+                ],
+            ),
+            Channel::new(
+                "cr",
+                vec![Sample::new("bkg", x[9], vec![Modifier::shapefactor("free"), Modifier::lumi("lumi")])],
+            ),
+        ],
+        poi: Some(("mu".into(), Default::default())),
         parameters: vec![common::lumi_config()],
-        normsys_code: Default::default(),
-        histosys_code: Default::default(),
+        ..Spec::default()
     })
 }
 
@@ -391,8 +393,9 @@ fn every_modifier_type_lowers_to_the_library_model() {
                 b.constant(common::arr(v), DType::F64)
             }
         })
+        .chain([b.constant(common::arr(&CONTROL), DType::F64)])
         .collect();
-    let inference = Inference::new(&b, &hand_built_model, templates).unwrap();
+    let inference = Inference::new(hand_built_model(&templates).unwrap()).unwrap();
     let ids = [
         inference.neos_cls(1.0).unwrap().id(),
         inference.neos_discovery().unwrap().id(),

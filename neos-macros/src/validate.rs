@@ -18,7 +18,7 @@ use std::time::Duration;
 use neos_ir::histfactory::{HistoSysCode, NormSysCode};
 use neos_ir::lang::{
     Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier,
-    ModifierKind, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
+    ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
 use neos_ir::SimplifyLimits;
 use proc_macro2::TokenStream;
@@ -82,7 +82,6 @@ struct Ctx {
 const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
 const FUNCTIONS: &str = "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean or hist";
 const STATS: &str = "cls, discovery, poi_uncert or bce";
-const MODIFIERS: &str = "normfactor, shapefactor, lumi, normsys, histosys, staterror or shapesys";
 
 /// Checks the analysis and builds its description, or returns every error found.
 pub fn validate(ast: &AnalysisAst) -> Result<Validated, Vec<syn::Error>> {

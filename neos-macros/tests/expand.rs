@@ -82,7 +82,7 @@ fn every_error_is_reported_at_once() {
         [
             "expected a number literal as the default of knob `bandwidth`, found `0.09 * 2.0`",
             "expected an input, knob, parameter or earlier `let`, found the undefined name `bkg_upp`",
-            "expected a modifier type (normfactor, shapefactor, lumi, normsys, histosys, staterror or shapesys), found `histosis`",
+            "expected a modifier type (histosys, lumi, normfactor, normsys, shapefactor, shapesys or staterror), found `histosis`",
             "expected a statistic (cls, discovery, poi_uncert or bce), found `clss`",
         ]
     );
@@ -93,7 +93,7 @@ fn errors_name_what_was_expected_and_found() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("poi mu;", "")], "expected a `poi name;` in the model, found none"),
         (&[("sig: events[2]", "sig: events[3]")], "network `nn`: expected an input of 2 features, found `sig` with 3"),
-        (&[("hi = bup)", ")")], "histosys `correlated_bkg_uncertainty`: expected `lo = …` and `hi = …` (templates at α = ∓1), found no `hi`"),
+        (&[("hi = bup)", ")")], "histosys `correlated_bkg_uncertainty`: expected `hi = …` and `lo = …` (the templates at α = ±1), found no `hi`"),
         (&[("let b = hist(nn(bkg_nom), edges, bandwidth,", "let b = hist(nn(bkg_nom), edges,")], "`hist`: expected 3 positional arguments (values, edges, bandwidth), found 2"),
         (&[("let bdn", "let s")], "expected a new name, found `s` declared twice"),
         (&[("bins = 4", "bins = n")], "expected the number of bins (an integer literal), found `n`"),

@@ -23,6 +23,21 @@ pub trait Objective {
         let n = self.dim();
         self.evaluate(x, &mut vec![0.0; n], &mut vec![0.0; n * n])
     }
+
+    /// Disjoint sets of parameters that the Hessian couples only within each set and with the
+    /// parameters in no set (HistFactory's per-bin γ's, each touching one bin). Newton solves
+    /// eliminate these blocks first and factorise only the rest, the Schur complement; an
+    /// empty list (the default) means a dense factorisation.
+    fn blocks(&self) -> &[Vec<usize>] {
+        &[]
+    }
+
+    /// The parameters along which the objective may have more than one minimum, for
+    /// [`FitPlan::restarts`] to try the other side of; `None` (the default) when the objective
+    /// cannot tell, and every parameter is tried.
+    fn multimodal(&mut self) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// What a fit may do.
@@ -142,6 +157,7 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
     let mut trial = vec![0.0; n];
     let mut free: Vec<usize> = Vec::with_capacity(n);
     let mut newton = Newton::new(n);
+    let blocks: Vec<Vec<usize>> = f.blocks().to_vec();
     let mut gradient_step = vec![0.0; n];
     let done =
         |x: Vec<f64>, value, g, h, iterations, stop| FitResult { x, value, gradient: g, hessian: h, iterations, stop };
@@ -152,7 +168,7 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
         }
         free.clear();
         free.extend((0..n).filter(|&i| !held(i, &x, &g, o)));
-        let has_newton = newton.solve(&h, &g, &free, n);
+        let has_newton = newton.solve(&h, &g, &free, n, &blocks);
         // Near the minimum the decrease a Newton step promises, ½·gᵀH⁻¹g, falls below what f
         // can resolve in floating point, while the gradient (computed analytically) still
         // points the way. Take such steps without a line search, and stop once they no longer
@@ -248,12 +264,21 @@ struct Newton {
 
 impl Newton {
     fn new(n: usize) -> Self {
-        Newton { sub: vec![0.0; n * n], damped: vec![0.0; n * n], factor: vec![0.0; n * n], step: vec![0.0; n] }
+        Newton { sub: Vec::new(), damped: Vec::new(), factor: Vec::new(), step: vec![0.0; n] }
     }
 
     /// Computes the step into `self.step[..free.len()]`; false if no damping helps.
-    fn solve(&mut self, h: &[f64], g: &[f64], free: &[usize], n: usize) -> bool {
+    fn solve(&mut self, h: &[f64], g: &[f64], free: &[usize], n: usize, blocks: &[Vec<usize>]) -> bool {
+        if !blocks.is_empty() {
+            return self.solve_blocks(h, g, free, n, blocks);
+        }
         let m = free.len();
+        // The dense buffers grow to the free block's size on first use and are kept.
+        for buffer in [&mut self.sub, &mut self.damped, &mut self.factor] {
+            if buffer.len() < m * m {
+                buffer.resize(m * m, 0.0);
+            }
+        }
         let sub = &mut self.sub[..m * m];
         for (a, &i) in free.iter().enumerate() {
             for (b, &j) in free.iter().enumerate() {
@@ -280,6 +305,104 @@ impl Newton {
         }
         false
     }
+
+    /// The same step by block elimination: with the free parameters split into the blocks' L
+    /// and the rest G, H = [A B; Bᵀ D] with D block-diagonal, so
+    /// (A − B D⁻¹ Bᵀ) x_G = b_G − B D⁻¹ b_L and x_L = D⁻¹ (b_L − Bᵀ x_G), for b = −g. Only the
+    /// rows of B that are nonzero for a block enter its update, so the cost is that of the
+    /// Schur complement's factorisation plus the couplings, not of the whole Hessian's.
+    fn solve_blocks(&mut self, h: &[f64], g: &[f64], free: &[usize], n: usize, blocks: &[Vec<usize>]) -> bool {
+        let mut is_free = vec![false; n];
+        for &i in free {
+            is_free[i] = true;
+        }
+        let locals: Vec<Vec<usize>> =
+            blocks.iter().map(|b| b.iter().copied().filter(|&i| is_free[i]).collect::<Vec<_>>()).collect();
+        let mut in_block = vec![false; n];
+        for &i in locals.iter().flatten() {
+            in_block[i] = true;
+        }
+        let globals: Vec<usize> = free.iter().copied().filter(|&i| !in_block[i]).collect();
+        let gn = globals.len();
+        let scale = free.iter().map(|&i| h[i * n + i].abs()).fold(1e-12, f64::max);
+        let mut x = vec![0.0; n];
+        let mut damping = 0.0;
+        'damping: for _ in 0..30 {
+            let mut schur: Vec<f64> = Vec::with_capacity(gn * gn);
+            for &i in &globals {
+                schur.extend(globals.iter().map(|&j| h[i * n + j]));
+            }
+            for r in 0..gn {
+                schur[r * gn + r] += damping;
+            }
+            let mut rhs: Vec<f64> = globals.iter().map(|&i| -g[i]).collect();
+            // Per block: the factor of D, y = D⁻¹ b_L and u_r = D⁻¹ B_rᵀ for each coupled row r.
+            let mut eliminated = Vec::with_capacity(locals.len());
+            for block in locals.iter().filter(|b| !b.is_empty()) {
+                let m = block.len();
+                let mut d: Vec<f64> = Vec::with_capacity(m * m);
+                for &i in block {
+                    d.extend(block.iter().map(|&j| h[i * n + j]));
+                }
+                for a in 0..m {
+                    d[a * m + a] += damping;
+                }
+                let Ok(factor) = crate::linalg::cholesky(&d, m) else {
+                    damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+                    continue 'damping;
+                };
+                let mut y: Vec<f64> = block.iter().map(|&i| -g[i]).collect();
+                cholesky_solve_in_place(&factor, m, &mut y);
+                let mut coupled: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
+                for (r, &gi) in globals.iter().enumerate() {
+                    let row: Vec<f64> = block.iter().map(|&l| h[gi * n + l]).collect();
+                    if row.iter().any(|v| *v != 0.0) {
+                        let mut u = row.clone();
+                        cholesky_solve_in_place(&factor, m, &mut u);
+                        coupled.push((r, row, u));
+                    }
+                }
+                for (r, row, _) in &coupled {
+                    rhs[*r] -= dot(row, &y);
+                    for (r2, _, u2) in &coupled {
+                        schur[r * gn + r2] -= dot(row, u2);
+                    }
+                }
+                eliminated.push((block, y, coupled));
+            }
+            let mut x_g = rhs;
+            if gn > 0 {
+                let mut factor = vec![0.0; gn * gn];
+                if cholesky_into(&schur, gn, &mut factor).is_err() {
+                    damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+                    continue;
+                }
+                cholesky_solve_in_place(&factor, gn, &mut x_g);
+            }
+            for (r, &i) in globals.iter().enumerate() {
+                x[i] = x_g[r];
+            }
+            for (block, mut y, coupled) in eliminated {
+                for (r, _, u) in &coupled {
+                    for (yv, uv) in y.iter_mut().zip(u) {
+                        *yv -= uv * x_g[*r];
+                    }
+                }
+                for (&i, v) in block.iter().zip(y) {
+                    x[i] = v;
+                }
+            }
+            for (s, &i) in self.step.iter_mut().zip(free) {
+                *s = x[i];
+            }
+            return true;
+        }
+        false
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// How a fit is started and judged: the options of each Newton run, whether to restart from
@@ -287,10 +410,11 @@ impl Newton {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitPlan {
     pub options: FitOptions,
-    /// Also start from the initial values moved by ±1 in each free parameter (clipped to the
-    /// bounds) and keep the lowest minimum. Likelihoods with a histosys whose variations lie on
-    /// the same side of the nominal have a cusp at α = 0 and can have two minima, and one start
-    /// can stop in the wrong one.
+    /// Also search for a lower minimum and keep the lowest: from the other side of each
+    /// parameter the objective names as possibly multimodal ([`Objective::multimodal`]), or,
+    /// when it names none, from the initial values moved by ±1 in each free parameter. A
+    /// histosys whose up and down variations lie on the same side of the nominal has a cusp
+    /// at α = 0 and can give two minima, and one start can stop in the wrong one.
     pub restarts: bool,
     /// Whether a fit that does not converge is an error. When false, the lowest point reached is
     /// returned and the caller checks convergence itself.
@@ -314,20 +438,8 @@ pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> 
     let mut best: Option<FitResult> = None;
     let mut lowest: Option<FitResult> = None;
     let mut failures = Vec::new();
-    let mut start = init.to_vec();
-    let moves = if plan.restarts { 2 * init.len() } else { 0 };
-    for m in 0..=moves {
-        // Start 0 is `init`; start 2i + 1 and 2i + 2 move parameter i down and up by one.
-        if m > 0 {
-            let i = (m - 1) / 2;
-            let delta = if m % 2 == 1 { -1.0 } else { 1.0 };
-            start.copy_from_slice(init);
-            start[i] = (start[i] + delta).clamp(o.bounds[i].0, o.bounds[i].1);
-            if o.fixed[i] || start[i] == init[i] {
-                continue;
-            }
-        }
-        let r = minimize(f, &start, o);
+    let mut run = |start: &[f64], f: &mut dyn Objective, best: &mut Option<FitResult>| {
+        let r = minimize(f, start, o);
         let acceptable = match &r.stop {
             StopReason::Converged | StopReason::Stationary { .. } => true,
             // Flat to rounding: the gradient left is far below anything that moves the minimum.
@@ -339,10 +451,43 @@ pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> 
             if r.value.is_finite() && lowest.as_ref().is_none_or(|l| r.value < l.value) {
                 lowest = Some(r);
             }
-            continue;
+        } else if best.as_ref().is_none_or(|b| r.value < b.value) {
+            *best = Some(r);
         }
-        if best.as_ref().is_none_or(|b| r.value < b.value) {
-            best = Some(r);
+    };
+    run(init, f, &mut best);
+    let movable = |i: usize, v: f64, from: f64| !o.fixed[i] && v.clamp(o.bounds[i].0, o.bounds[i].1) != from;
+    match plan.restarts.then(|| f.multimodal()) {
+        None => {}
+        // Each parameter that may have two minima is tried on the other side of its turning
+        // point (α = 0), starting from the best minimum so far: reflected, or at ±1 when it
+        // sits at the turning point. One parameter at a time, so k such parameters cost at
+        // most 2k more fits, each warm-started.
+        Some(Some(params)) => {
+            for i in params {
+                let base = best.as_ref().map_or_else(|| init.to_vec(), |b| b.x.clone());
+                let here = base[i];
+                let targets: &[f64] = if here.abs() > 0.1 { &[-here] } else { &[1.0, -1.0] };
+                for &v in targets {
+                    if movable(i, v, here) {
+                        let mut start = base.clone();
+                        start[i] = v.clamp(o.bounds[i].0, o.bounds[i].1);
+                        run(&start, f, &mut best);
+                    }
+                }
+            }
+        }
+        // Nothing known about the objective: move every free parameter by ±1 from `init`.
+        Some(None) => {
+            for i in 0..init.len() {
+                for delta in [-1.0, 1.0] {
+                    if movable(i, init[i] + delta, init[i]) {
+                        let mut start = init.to_vec();
+                        start[i] = (init[i] + delta).clamp(o.bounds[i].0, o.bounds[i].1);
+                        run(&start, f, &mut best);
+                    }
+                }
+            }
         }
     }
     if !plan.require_convergence {

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod fit;
 pub mod gemm;
 pub mod hist;
+pub mod histfactory;
 pub mod init;
 pub mod linalg;
 pub mod math;

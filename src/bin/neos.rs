@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
 use neos::ir::inference::{upper_limit, Inference, TestStat};
-use neos::ir::{eval, fit, grad_in, hessian_in, Bindings, Builder, DType, FitConfig, Graph, NodeId, Tensor};
+use neos::ir::{eval, grad_in, Bindings, Builder, DType, FitConfig, Graph, NodeId, Tensor};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
@@ -119,29 +119,31 @@ impl Loaded {
             HistosysArg::Code2 => HistoSysCode::Code2,
             HistosysArg::Code4p => HistoSysCode::Code4p,
         };
-        Ok(Loaded { ws, measurement, normsys, histosys })
+        let loaded = Loaded { ws, measurement, normsys, histosys };
+        // pyhf ignores settings of parameters the model lacks (exports from ROOT always
+        // configure `lumi`); say so once.
+        let b = Builder::new();
+        for (at, message) in loaded.model(&b).map_err(err)?.ignored_configs() {
+            eprintln!("warning: {}: {message}", loaded.ws.path(*at));
+        }
+        Ok(loaded)
     }
 
     fn model<'s>(&self, b: &'s Builder) -> neos::ir::Result<Model<'s>> {
-        Model::new(self.ws.spec(b, &self.measurement, self.normsys, self.histosys))
+        self.ws.model(b, &self.measurement, self.normsys, self.histosys)
     }
 
     /// The observed data: main counts in the model's channel order, then the auxiliary data.
     fn data(&self) -> Result<Vec<f64>, String> {
         let b = Builder::new();
-        let model = self.model(&b).map_err(|e| e.to_string())?;
-        let mut data = self.ws.observed_main(&model.channels()).map_err(|e| e.to_string())?;
-        let aux = model.auxdata(DType::F64, &b).map_err(|e| e.to_string())?.id();
+        let model = self.model(&b).map_err(err)?;
+        let mut data = self.ws.observed_main(&model.channels()).map_err(err)?;
+        let aux = model.auxdata().map_err(err)?.id();
         drop(model);
-        let g = b.finish().map_err(|e| e.to_string())?;
-        data.extend(eval(&g, &Bindings::new(), &[aux]).map_err(|e| e.to_string())?[0].iter());
+        let g = b.finish().map_err(err)?;
+        data.extend(eval(&g, &Bindings::new(), &[aux]).map_err(err)?[0].iter());
         Ok(data)
     }
-}
-
-/// The model as a factory, for fits that rebuild it on their own builders.
-fn factory(l: &Loaded) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> neos::ir::Result<Model<'s>> + '_ {
-    move |sb, _| l.model(sb)
 }
 
 fn vector(v: &[f64]) -> ArrayD<f64> {
@@ -161,13 +163,12 @@ fn err(e: impl std::fmt::Display) -> String {
 /// the observed data.
 fn inference_graph(
     l: &Loaded,
-    outputs: impl for<'b> FnOnce(&Inference<'_, 'b>, Tensor<'b>) -> neos::ir::Result<Vec<NodeId>>,
+    outputs: impl for<'b> FnOnce(&Inference<'b>, Tensor<'b>) -> neos::ir::Result<Vec<NodeId>>,
 ) -> Result<(Graph, Vec<NodeId>, Vec<f64>), String> {
     let data = l.data()?;
-    let factory = factory(l);
     let b = Builder::new();
     let ids = {
-        let inference = Inference::new(&b, &factory, Vec::new()).map_err(err)?;
+        let inference = Inference::new(l.model(&b).map_err(err)?).map_err(err)?;
         let d = b.input("data", DType::F64, [data.len()]);
         outputs(&inference, d).map_err(err)?
     };
@@ -224,11 +225,10 @@ fn run(cli: Cli) -> Result<Value, String> {
 /// The maximum-likelihood fit, reported by parameter name.
 fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     let data = l.data()?;
-    let probe = Builder::new();
-    let model = l.model(&probe).map_err(err)?;
+    let b = Builder::new();
+    let model = l.model(&b).map_err(err)?;
     let names = model.par_names();
     let (mut init, bounds, mut fixed) = (model.suggested_init(), model.suggested_bounds(), model.suggested_fixed());
-    drop(model);
     for f in fix {
         let (name, value) = f.split_once('=').ok_or_else(|| format!("--fix: expected NAME=VALUE, found `{f}`"))?;
         let i = names.iter().position(|n| n == name).ok_or_else(|| {
@@ -244,32 +244,24 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     let mut config = FitConfig::new(bounds.clone());
     config.fixed = fixed.clone();
     config.require_convergence = false;
+    config.restarts = true;
     let tolerance = config.tolerance;
-    // The fit, then −ln L with its gradient and Hessian at the result (to check convergence
-    // and for the uncertainties), on a graph of their own.
-    let b = Builder::new();
-    let theta_hat = {
+    // The fit; then −ln L with its gradient and Hessian at the result (to check convergence
+    // and for the uncertainties), with θ as an input.
+    let ids = {
         let d = b.input("data", DType::F64, [data.len()]);
-        let t = fit(&b, b.constant(vector(&init), DType::F64), &[d], config, |sb, theta, xs| {
-            Ok(-l.model(sb)?.logpdf(theta, xs[0])?)
-        })
-        .map_err(err)?;
-        t.id()
+        let theta_hat = model.fit(b.constant(vector(&init), DType::F64), d, &config).map_err(err)?;
+        let theta = b.input("theta", DType::F64, [init.len()]);
+        let nll = model.nll(theta, d).map_err(err)?;
+        let grad = grad_in(&b, nll, &[theta]).map_err(err)?[0];
+        let hess = model.hessian(theta, d).map_err(err)?;
+        [theta_hat.id(), nll.id(), grad.id(), hess.id()]
     };
+    drop(model);
     let g = b.finish().map_err(err)?;
     let bindings = Bindings::new().with("data", vector(&data));
-    let best: Vec<f64> = eval(&g, &bindings, &[theta_hat]).map_err(err)?[0].iter().copied().collect();
-    let c = Builder::new();
-    let ids = {
-        let theta = c.param("theta", DType::F64, [best.len()]);
-        let d = c.input("data", DType::F64, [data.len()]);
-        let nll = -l.model(&c).map_err(err)?.logpdf(theta, d).map_err(err)?;
-        let grad = grad_in(&c, nll, &[theta]).map_err(err)?[0];
-        let hess = hessian_in(&c, nll, theta).map_err(err)?;
-        [nll.id(), grad.id(), hess.id()]
-    };
-    let g = c.finish().map_err(err)?;
-    let v = eval(&g, &bindings.with("theta", vector(&best)), &ids).map_err(err)?;
+    let best: Vec<f64> = eval(&g, &bindings, &ids[..1]).map_err(err)?[0].iter().copied().collect();
+    let v = eval(&g, &bindings.with("theta", vector(&best)), &ids[1..]).map_err(err)?;
     let grad: Vec<f64> = v[1].iter().copied().collect();
     let mut options = neos_runtime::FitOptions::new(best.len());
     options.bounds = bounds;

@@ -51,6 +51,8 @@ impl Entry {
 pub struct Emitter {
     items: Vec<TokenStream>,
     fields: Vec<(Ident, TokenStream, TokenStream)>,
+    /// Fields added through [`Emitter::shared_field`], by key.
+    shared: std::collections::HashMap<String, Ident>,
     next: usize,
 }
 
@@ -71,6 +73,17 @@ impl Emitter {
     pub fn field(&mut self, prefix: &str, ty: TokenStream, init: TokenStream) -> Ident {
         let name = self.fresh(prefix);
         self.fields.push((name.clone(), ty, init));
+        name
+    }
+
+    /// Like [`Emitter::field`], but once per `key`: the nodes of every entry point that ask
+    /// for the same key share one field (one decoded model for all the nodes of a likelihood).
+    pub fn shared_field(&mut self, key: &str, prefix: &str, ty: TokenStream, init: TokenStream) -> Ident {
+        if let Some(name) = self.shared.get(key) {
+            return name.clone();
+        }
+        let name = self.field(prefix, ty, init);
+        self.shared.insert(key.to_string(), name.clone());
         name
     }
 }

@@ -1,15 +1,16 @@
-//! HistFactory models with pyhf's semantics: the specification ([`Spec`]), the interpolation
-//! codes, the parameter layout and the likelihood lowered into the IR ([`Model`]), and
-//! reading pyhf JSON workspaces.
+//! HistFactory models with pyhf's semantics: the one specification type ([`Spec`], generic
+//! over the data it holds) with the modifier types' facts ([`ModifierType`]), the model built
+//! from it ([`Model`]: pyhf's parameter layout and the likelihood as a few graph nodes with
+//! their own derivative rules), and pyhf JSON workspaces in and out ([`Workspace`]).
 
-mod interp;
 mod model;
 mod neos;
+mod node;
 mod spec;
 mod workspace;
 
-pub use interp::{histosys, normsys, HistoSysCode, NormSysCode};
-pub use model::{poisson_logpdf, Constraint, Model, ParamSet};
+pub use model::{Model, ModelData, ParamSet};
 pub use neos::neos_model;
-pub use spec::{Channel, Modifier, ModifierKind, ParameterConfig, Sample, Spec};
-pub use workspace::{Measurement, Workspace, WsModifier, WsSample};
+pub use neos_runtime::histfactory::{Constraint, Effect, Field, FieldShape};
+pub use spec::{Channel, HistoSysCode, Modifier, ModifierType, NormSysCode, ParameterConfig, Sample, Spec, HI, LO};
+pub use workspace::{Measurement, Workspace};

@@ -1,54 +1,59 @@
-//! The model: pyhf's parameter layout (order, names, inits, bounds, auxiliary data) computed
-//! from a [`Spec`], and the expected data and log-likelihood lowered into the IR.
+//! The model: pyhf's parameter layout (order, names, inits, bounds, auxiliary data), computed
+//! here and nowhere else from a [`Spec`]; the runtime [`Likelihood`] structure it compiles to;
+//! and the graph nodes of its likelihood, expected data, Hessian and fits.
 //!
 //! ν_cb(θ) = Σ_s [Π κ_s(θ)]_b · [nominal_sb + Σ Δ_sb(θ)] and
 //! ln L(θ | n, a) = Σ_cb [n ln ν − ν − ln Γ(n + 1)] + Σ_constraints ln p(a | θ),
 //! with Normal constraints for normsys, histosys, lumi and staterror and Poisson constraints
-//! for shapesys, as `pyhf.pdf.Model` has them.
+//! for shapesys, as `pyhf.pdf.Model` has them. The arithmetic is the runtime's
+//! (`neos_runtime::histfactory`); here each quantity is one node of the graph, whatever the
+//! number of parameters.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
-use ndarray::ArrayD;
+use ndarray::Array1;
+use neos_runtime::histfactory::{
+    ChannelDesc, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Structure,
+};
+use neos_runtime::{FitOptions, FitPlan};
 
-use super::interp::{histosys, normsys};
-use super::spec::{Channel, ModifierKind, ParameterConfig, Spec};
-use crate::builder::Tensor;
+use super::node::HfNode;
+use super::spec::{ModifierType, ParameterConfig, Spec};
+use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
-use crate::types::{DType, Dim, Shape};
-
-/// How a parameter set is constrained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Constraint {
-    None,
-    /// Normal(a | θ, σ).
-    Normal,
-    /// Poisson(a | γ·τ) with τ = (nominal/σ)².
-    Poisson,
-}
+use crate::fit::FitConfig;
+use crate::graph::NodeId;
+use crate::loc::Loc;
+use crate::types::{DType, Shape, TensorType};
 
 /// One named parameter set (a modifier's parameters) and where it lives in θ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamSet {
     pub name: String,
-    /// The modifier type (`normfactor`, `histosys`, …).
-    pub kind: &'static str,
+    pub ty: ModifierType,
     pub range: Range<usize>,
     pub inits: Vec<f64>,
     pub bounds: Vec<(f64, f64)>,
     pub fixed: bool,
-    pub constraint: Constraint,
-    /// Auxiliary data from the measurement config (Normal constraints), if given.
+    /// The centres of the constraint terms from the measurement config, if given (Normal).
     auxdata: Option<Vec<f64>>,
-    /// Widths from the measurement config (lumi), if given.
+    /// The constraint widths from the measurement config, if given (lumi).
     sigmas: Option<Vec<f64>>,
+    /// Where the set first appears.
+    pub at: Loc,
 }
 
 impl ParamSet {
     /// Whether pyhf names its parameters without an index (one parameter by nature).
     pub fn is_scalar(&self) -> bool {
-        matches!(self.kind, "normfactor" | "lumi" | "normsys" | "histosys")
+        !self.ty.per_bin()
+    }
+
+    pub fn constraint(&self) -> Constraint {
+        self.ty.constraint()
     }
 
     pub fn len(&self) -> usize {
@@ -60,135 +65,344 @@ impl ParamSet {
     }
 }
 
-/// A HistFactory model ready to be lowered.
-#[derive(Clone, Debug)]
-pub struct Model<'b> {
-    /// Channels sorted by name, samples within them sorted by name, as pyhf orders them.
-    channels: Vec<Channel<'b>>,
-    bins: Vec<usize>,
-    pub params: Vec<ParamSet>,
-    pub poi_index: Option<usize>,
-    spec: Spec<'b>,
-}
-
-fn model_error(message: String) -> IrError {
-    IrError::Name { message }
-}
-
-/// The number of bins of a histogram-shaped tensor, or what was wrong with it.
-fn bins_of(t: Tensor<'_>, what: &str) -> Result<usize> {
-    match t.shape().dims() {
-        [Dim::Fixed(n)] => Ok(*n),
-        _ => Err(model_error(format!("{what}: expected a histogram of fixed bins, found shape {}", t.shape()))),
+/// A piece of model data once lowered: a tensor, and where it was written if known (so that a
+/// shape error points at the expression rather than at the whole modifier).
+pub trait ModelData<'b> {
+    fn tensor(&self) -> Tensor<'b>;
+    fn at(&self) -> Option<Loc> {
+        None
     }
 }
 
+impl<'b> ModelData<'b> for Tensor<'b> {
+    fn tensor(&self) -> Tensor<'b> {
+        *self
+    }
+}
+
+impl<'b> ModelData<'b> for (Tensor<'b>, Loc) {
+    fn tensor(&self) -> Tensor<'b> {
+        self.0
+    }
+
+    fn at(&self) -> Option<Loc> {
+        Some(self.1)
+    }
+}
+
+/// A HistFactory model whose histograms are tensors of one graph.
+#[derive(Clone, Debug)]
+pub struct Model<'b> {
+    pub params: Vec<ParamSet>,
+    pub poi_index: Option<usize>,
+    /// Channel names and bin counts, sorted by name as pyhf orders them.
+    channels: Vec<(String, usize)>,
+    likelihood: Arc<Likelihood>,
+    /// The distinct histograms the structure's operands refer to, and their types.
+    operands: Vec<Tensor<'b>>,
+    operand_types: Arc<[TensorType]>,
+    /// Measurement configs of parameters the model does not have: pyhf ignores them.
+    ignored: Vec<(Loc, String)>,
+    b: &'b Builder,
+}
+
+fn model_error(at: Loc, message: String) -> IrError {
+    IrError::Model { at, message }
+}
+
+/// Checks one piece of data against the shape its field needs: one number, or one per bin.
+fn check_shape(t: Tensor<'_>, shape: FieldShape, bins: usize, what: &str) -> std::result::Result<(), String> {
+    let fits = match shape {
+        FieldShape::Scalar => t.shape().is_scalar() || t.shape() == Shape::fixed(&[1]),
+        FieldShape::Bins => t.shape() == Shape::fixed(&[bins]) || (bins == 1 && t.shape().is_scalar()),
+    };
+    if fits {
+        return Ok(());
+    }
+    let expected = match shape {
+        FieldShape::Scalar => "a scalar".to_string(),
+        FieldShape::Bins => format!("{bins} bins like the channel's first sample"),
+    };
+    Err(match (shape, t.shape().dims()) {
+        (FieldShape::Bins, [crate::types::Dim::Fixed(found)]) => format!("{what}: expected {expected}, found {found}"),
+        _ => format!("{what}: expected {expected}, found shape {}", t.shape()),
+    })
+}
+
 impl<'b> Model<'b> {
-    /// Checks the spec and computes the parameter layout.
-    pub fn new(spec: Spec<'b>) -> Result<Self> {
-        let mut channels = spec.channels.clone();
-        channels.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(w) = channels.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(model_error(format!("expected unique channel names, found `{}` twice", w[0].name)));
+    /// Checks the spec, computes the parameter layout and compiles the likelihood's structure.
+    /// Every problem is reported, each at the element it is about.
+    pub fn new<D: ModelData<'b>>(spec: Spec<D>) -> Result<Self> {
+        let mut errors = Vec::new();
+        // Shapes, in declaration order (so "the channel's first sample" is the user's first).
+        let mut bins_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut builder = None;
+        if spec.channels.is_empty() {
+            push_error(&mut errors, spec.at, "expected at least one channel in the model, found none".into());
         }
-        let mut bins = Vec::with_capacity(channels.len());
-        // (type, name) → (first-appearance order, number of parameters, where first seen).
-        let mut seen: BTreeMap<String, (&'static str, usize, String)> = BTreeMap::new();
-        let mut appearance: Vec<String> = Vec::new();
-        for channel in &mut channels {
-            channel.samples.sort_by(|a, b| a.name.cmp(&b.name));
-            if let Some(w) = channel.samples.windows(2).find(|w| w[0].name == w[1].name) {
-                return Err(model_error(format!(
-                    "channel `{}`: expected unique sample names, found `{}` twice",
-                    channel.name, w[0].name
-                )));
+        for channel in &spec.channels {
+            if bins_of.contains_key(channel.name.as_str()) {
+                push_error(
+                    &mut errors,
+                    channel.at,
+                    format!("expected unique channel names, found `{}` twice", channel.name),
+                );
+                continue;
             }
             let Some(first) = channel.samples.first() else {
-                return Err(model_error(format!(
-                    "channel `{}`: expected at least one sample, found none",
-                    channel.name
-                )));
+                push_error(
+                    &mut errors,
+                    channel.at,
+                    format!("channel `{}`: expected at least one sample, found none", channel.name),
+                );
+                continue;
             };
-            let n = bins_of(first.nominal, &format!("channel `{}`, sample `{}`", channel.name, first.name))?;
-            bins.push(n);
-            for sample in &channel.samples {
-                let here = format!("channel `{}`, sample `{}`", channel.name, sample.name);
-                let m = bins_of(sample.nominal, &here)?;
-                if m != n {
-                    return Err(model_error(format!(
-                        "{here}: expected {n} bins like the channel's other samples, found {m}"
-                    )));
+            let t = first.nominal.tensor();
+            builder.get_or_insert(t.builder());
+            let bins = match t.shape().dims() {
+                [] => 1,
+                [crate::types::Dim::Fixed(n)] if *n > 0 => *n,
+                _ => {
+                    let at = first.nominal.at().unwrap_or(first.at);
+                    push_error(
+                        &mut errors,
+                        at,
+                        format!("sample `{}`: expected a histogram of shape [bins], found {}", first.name, t.shape()),
+                    );
+                    continue;
                 }
-                for modifier in &sample.modifiers {
-                    let at = format!("{here}, modifier `{}`", modifier.name);
-                    check_modifier_data(&modifier.kind, n, &at)?;
-                    let kind = modifier.kind.type_name();
-                    let len = match modifier.kind {
-                        ModifierKind::ShapeFactor | ModifierKind::StatError { .. } | ModifierKind::ShapeSys { .. } => n,
-                        ModifierKind::NormFactor
-                        | ModifierKind::Lumi
-                        | ModifierKind::NormSys { .. }
-                        | ModifierKind::HistoSys { .. } => 1,
-                    };
-                    match seen.get(&modifier.name) {
-                        Some((k, l, first_at)) if *k != kind || *l != len => {
-                            return Err(model_error(format!(
-                                "{at}: expected a {k} with {l} parameter(s) as at {first_at}, found a {kind} with {len}"
-                            )))
+            };
+            bins_of.insert(&channel.name, bins);
+            let mut names = BTreeMap::new();
+            for sample in &channel.samples {
+                if names.insert(sample.name.as_str(), ()).is_some() {
+                    push_error(
+                        &mut errors,
+                        sample.at,
+                        format!(
+                            "channel `{}`: expected unique sample names, found `{}` twice",
+                            channel.name, sample.name
+                        ),
+                    );
+                }
+                let what = format!("sample `{}`", sample.name);
+                if let Err(e) = check_shape(sample.nominal.tensor(), FieldShape::Bins, bins, &what) {
+                    push_error(&mut errors, sample.nominal.at().unwrap_or(sample.at), e);
+                }
+                let mut modifier_names = BTreeMap::new();
+                for m in &sample.modifiers {
+                    if modifier_names.insert((m.name.as_str(), m.ty), ()).is_some() {
+                        push_error(
+                            &mut errors,
+                            m.at,
+                            format!("{what}: expected one {} named `{}`, found a second", m.ty, m.name),
+                        );
+                    }
+                    let fields = m.ty.fields();
+                    if m.data.len() != fields.len() {
+                        push_error(
+                            &mut errors,
+                            m.at,
+                            format!(
+                                "{} `{}`: expected {} data ({}), found {}",
+                                m.ty,
+                                m.name,
+                                fields.len(),
+                                m.ty.describe_data(),
+                                m.data.len()
+                            ),
+                        );
+                        continue;
+                    }
+                    for (field, d) in fields.iter().zip(&m.data) {
+                        let what = format!("{} `{}`: {}", m.ty, m.name, field.lang);
+                        if let Err(e) = check_shape(d.tensor(), field.shape, bins, &what) {
+                            push_error(&mut errors, d.at().unwrap_or(m.at), e);
                         }
+                    }
+                }
+            }
+        }
+        let Some(b) = builder else { return Err(many(errors)) };
+        if !errors.is_empty() {
+            return Err(many(errors));
+        }
+        // pyhf's order: channels by name, samples by name within them.
+        let mut channels: Vec<_> = spec.channels.iter().collect();
+        channels.sort_by(|a, b| a.name.cmp(&b.name));
+        let sorted: Vec<(&super::spec::Channel<D>, Vec<&super::spec::Sample<D>>)> = channels
+            .iter()
+            .map(|c| {
+                let mut samples: Vec<_> = c.samples.iter().collect();
+                samples.sort_by(|a, b| a.name.cmp(&b.name));
+                (*c, samples)
+            })
+            .collect();
+        // Parameter sets: name → (type, parameter count, first appearance).
+        let mut seen: BTreeMap<&str, (ModifierType, usize, Loc)> = BTreeMap::new();
+        let mut appearance: Vec<&str> = Vec::new();
+        for (channel, samples) in &sorted {
+            let bins = bins_of[channel.name.as_str()];
+            for sample in samples {
+                for m in &sample.modifiers {
+                    let len = m.ty.parameters(bins);
+                    match seen.get(m.name.as_str()) {
+                        Some((ty, n, _)) if *ty != m.ty || *n != len => push_error(&mut errors, m.at,
+                            format!(
+                                "modifier `{}`: expected a {ty} with {n} parameter(s) as where it first appears, found a {} with {len}",
+                                m.name, m.ty
+                            ),
+                        ),
                         Some(_) => {}
                         None => {
-                            seen.insert(modifier.name.clone(), (kind, len, at.clone()));
-                            appearance.push(modifier.name.clone());
+                            seen.insert(&m.name, (m.ty, len, m.at));
+                            appearance.push(&m.name);
                         }
                     }
                 }
             }
         }
         // pyhf orders parameter sets by modifier type (alphabetically), then by first appearance.
-        let mut order = appearance.clone();
-        order.sort_by_key(|name| (seen[name].0, appearance.iter().position(|n| n == name)));
+        let mut order: Vec<(usize, &str)> = appearance.iter().copied().enumerate().collect();
+        order.sort_by_key(|(k, name)| (seen[name].0, *k));
         let mut params = Vec::with_capacity(order.len());
         let mut offset = 0;
-        for name in order {
-            let (kind, len, _) = seen[&name].clone();
-            params.push(default_paramset(&name, kind, offset..offset + len));
+        for (_, name) in order {
+            let (ty, len, at) = seen[name];
+            let (lo, hi) = ty.default_bounds();
+            params.push(ParamSet {
+                name: name.to_string(),
+                ty,
+                range: offset..offset + len,
+                inits: vec![ty.default_init(); len],
+                bounds: vec![(lo, hi); len],
+                fixed: false,
+                auxdata: None,
+                sigmas: None,
+                at,
+            });
             offset += len;
         }
+        let mut ignored = Vec::new();
         for config in &spec.parameters {
-            let Some(set) = params.iter_mut().find(|p| p.name == config.name) else {
-                let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-                return Err(model_error(format!(
-                    "measurement parameter `{}`: expected one of the model's parameters ({}), found none of that name",
-                    config.name,
-                    names.join(", ")
-                )));
-            };
-            apply_config(set, config)?;
+            match params.iter_mut().find(|p| p.name == config.name) {
+                Some(set) => {
+                    if let Err(e) = apply_config(set, config) {
+                        push_error(&mut errors, config.at, e);
+                    }
+                }
+                None => ignored.push((
+                    config.at,
+                    format!(
+                        "measurement parameter `{}`: the model has no parameter of that name, so its settings are ignored",
+                        config.name
+                    ),
+                )),
+            }
         }
-        for set in &params {
-            if set.kind == "lumi" && (set.auxdata.is_none() || set.sigmas.is_none()) {
-                return Err(model_error(format!(
-                    "lumi parameter `{}`: expected `auxdata` and `sigmas` in the measurement's parameter config, found {}",
-                    set.name,
-                    if set.auxdata.is_none() { "no auxdata" } else { "no sigmas" }
-                )));
+        for set in params.iter().filter(|s| s.ty.needs_measurement_config()) {
+            if set.auxdata.is_none() || set.sigmas.is_none() {
+                push_error(&mut errors, set.at,
+                    format!(
+                        "{} parameter `{}`: expected `auxdata` and `sigmas` in the measurement's parameter config, found {}",
+                        set.ty,
+                        set.name,
+                        if set.auxdata.is_none() { "no auxdata" } else { "no sigmas" }
+                    ),
+                );
             }
         }
         let poi_index = match &spec.poi {
             None => None,
-            Some(poi) => match params.iter().find(|p| &p.name == poi) {
+            Some((poi, at)) => match params.iter().find(|p| &p.name == poi) {
                 Some(p) if p.len() == 1 => Some(p.range.start),
                 Some(p) => {
-                    return Err(model_error(format!(
-                        "poi `{poi}`: expected a single parameter, found {} of them",
-                        p.len()
-                    )))
+                    push_error(
+                        &mut errors,
+                        *at,
+                        format!("poi `{poi}`: expected a single parameter, found {} of them", p.len()),
+                    );
+                    None
                 }
-                None => return Err(model_error(format!("poi `{poi}`: expected a parameter of the model, found none"))),
+                None => {
+                    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+                    push_error(
+                        &mut errors,
+                        *at,
+                        format!(
+                            "poi `{poi}`: expected a parameter of the model ({}), found none of that name",
+                            names.join(", ")
+                        ),
+                    );
+                    None
+                }
             },
         };
-        Ok(Model { channels, bins, params, poi_index, spec })
+        if !errors.is_empty() {
+            return Err(many(errors));
+        }
+        // The structure: distinct histograms become operands.
+        let mut operands: Vec<Tensor<'b>> = Vec::new();
+        let mut index: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut operand = |t: Tensor<'b>| -> usize {
+            *index.entry(t.id()).or_insert_with(|| {
+                operands.push(t);
+                operands.len() - 1
+            })
+        };
+        let set_of = |name: &str| params.iter().find(|p| p.name == name);
+        let mut sources: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+        let mut channel_descs = Vec::with_capacity(sorted.len());
+        for (channel, samples) in &sorted {
+            let mut sample_descs = Vec::with_capacity(samples.len());
+            for sample in samples {
+                let nominal = operand(sample.nominal.tensor());
+                let mut modifiers = Vec::with_capacity(sample.modifiers.len());
+                for m in &sample.modifiers {
+                    let data: Vec<usize> = m.data.iter().map(|d| operand(d.tensor())).collect();
+                    if let (Constraint::Normal | Constraint::Poisson, [uncertainty]) = (m.ty.constraint(), &data[..]) {
+                        sources.entry(&m.name).or_default().push((nominal, *uncertainty));
+                    }
+                    let param = set_of(&m.name).map_or(0, |p| p.range.start);
+                    modifiers.push(Instance { ty: m.ty, param, data });
+                }
+                sample_descs.push(SampleDesc { nominal, modifiers });
+            }
+            channel_descs.push(ChannelDesc { bins: bins_of[channel.name.as_str()], samples: sample_descs });
+        }
+        let constraints = params
+            .iter()
+            .filter(|set| set.constraint() != Constraint::None)
+            .map(|set| {
+                let all = sources.get(set.name.as_str()).cloned().unwrap_or_default();
+                ConstraintDesc {
+                    ty: set.ty,
+                    params: set.range.clone(),
+                    // staterror's widths come from its templates; a shapesys's τ from its last
+                    // instance; the others' from the measurement, else 1.
+                    sigmas: match set.ty.constraint() {
+                        Constraint::Normal if all.is_empty() => set.sigmas.clone(),
+                        Constraint::Normal | Constraint::Poisson | Constraint::None => None,
+                    },
+                    sources: match set.ty.constraint() {
+                        Constraint::Poisson => all.last().copied().into_iter().collect(),
+                        Constraint::Normal | Constraint::None => all,
+                    },
+                }
+            })
+            .collect();
+        let structure = Structure {
+            params: offset,
+            operands: operands.iter().map(|t| t.shape().fixed_numel()).collect(),
+            channels: channel_descs,
+            constraints,
+            normsys_code: spec.normsys_code,
+            histosys_code: spec.histosys_code,
+        };
+        let likelihood = Likelihood::new(structure).map_err(|e| model_error(spec.at, format!("model: {e}")))?;
+        let channels = sorted.iter().map(|(c, _)| (c.name.clone(), bins_of[c.name.as_str()])).collect();
+        let operand_types = operands.iter().map(|t| t.ty()).collect();
+        Ok(Model { params, poi_index, channels, likelihood: Arc::new(likelihood), operands, operand_types, ignored, b })
     }
 
     /// The number of parameters.
@@ -198,6 +412,28 @@ impl<'b> Model<'b> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The builder the model's nodes are added to.
+    pub fn builder(&self) -> &'b Builder {
+        self.b
+    }
+
+    /// The runtime structure of the likelihood.
+    pub fn likelihood(&self) -> &Arc<Likelihood> {
+        &self.likelihood
+    }
+
+    /// The distinct histograms of the model, in the order of the structure's operands (the
+    /// order the runtime's likelihood takes them in).
+    pub fn operands(&self) -> &[Tensor<'b>] {
+        &self.operands
+    }
+
+    /// Measurement configs for parameters the model does not have, which pyhf (and this model)
+    /// ignore, each with where it was given and a one-line message.
+    pub fn ignored_configs(&self) -> &[(Loc, String)] {
+        &self.ignored
     }
 
     /// Parameter-set names in order (pyhf's `config.par_order`).
@@ -229,257 +465,185 @@ impl<'b> Model<'b> {
 
     /// Channel names and bin counts, in the order of the main data.
     pub fn channels(&self) -> Vec<(&str, usize)> {
-        self.channels.iter().zip(&self.bins).map(|(c, &n)| (c.name.as_str(), n)).collect()
+        self.channels.iter().map(|(c, n)| (c.as_str(), *n)).collect()
     }
 
     /// The number of main-measurement bins.
     pub fn n_main(&self) -> usize {
-        self.bins.iter().sum()
+        self.likelihood.n_main()
     }
 
     /// The number of auxiliary measurements.
     pub fn n_aux(&self) -> usize {
-        self.params.iter().filter(|p| p.constraint != Constraint::None).map(ParamSet::len).sum()
+        self.likelihood.n_aux()
     }
 
-    pub fn spec(&self) -> &Spec<'b> {
-        &self.spec
+    /// A node of this model's likelihood.
+    pub(crate) fn node(&self, node: Node, inputs: &[Tensor<'b>]) -> Tensor<'b> {
+        HfNode::apply(self.b, &self.likelihood, &self.operand_types, node, inputs)
     }
 
-    /// The parameters of `set` within θ: a scalar for a scalar set, else a vector.
-    fn par(&self, theta: Tensor<'b>, set: &ParamSet) -> Tensor<'b> {
-        if set.is_scalar() {
-            theta.index(0, set.range.start)
-        } else {
-            theta.slice(0, set.range.clone())
-        }
-    }
-
-    fn set(&self, name: &str) -> Result<&ParamSet> {
-        self.params.iter().find(|p| p.name == name).ok_or_else(|| model_error(format!("no parameter set `{name}`")))
-    }
-
-    /// ν(θ): the expected main data, channel after channel (pyhf's `expected_actualdata`).
-    pub fn expected_actualdata(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
-        self.check_theta(theta)?;
-        let b = theta.builder();
-        let mut rates = Vec::with_capacity(self.channels.len());
-        for channel in &self.channels {
-            let mut total: Option<Tensor<'b>> = None;
-            for sample in &channel.samples {
-                let mut factor: Option<Tensor<'b>> = None;
-                let mut shape = sample.nominal;
-                for m in &sample.modifiers {
-                    let p = self.par(theta, self.set(&m.name)?);
-                    let term = match &m.kind {
-                        ModifierKind::NormFactor | ModifierKind::ShapeFactor | ModifierKind::Lumi => p,
-                        ModifierKind::StatError { .. } | ModifierKind::ShapeSys { .. } => p,
-                        ModifierKind::NormSys { hi, lo } => normsys(self.spec.normsys_code, p, *hi, *lo),
-                        ModifierKind::HistoSys { hi, lo } => {
-                            shape = shape + histosys(self.spec.histosys_code, p, sample.nominal, *hi, *lo);
-                            continue;
-                        }
-                    };
-                    factor = Some(factor.map_or(term, |f| f * term));
-                }
-                let rate = factor.map_or(shape, |f| shape * f);
-                total = Some(total.map_or(rate, |t| t + rate));
-            }
-            rates.push(total.unwrap_or_else(|| b.scalar(0.0, theta.dtype())));
-        }
-        Ok(b.concat(&rates, 0))
-    }
-
-    /// The constraint widths σ of every Normal-constrained set and the scale τ of every
-    /// Poisson-constrained one, in parameter order, each as a tensor of the set's length.
-    fn constraint_scales(&self, dtype: DType, b: &'b crate::Builder) -> Result<Vec<(usize, Tensor<'b>)>> {
-        // staterror: σ_b = √(Σ_s δ²_sb) / Σ_s nominal_sb over the samples that carry it;
-        // shapesys: τ_b = (nominal_b / δ_b)².
-        let mut stat: BTreeMap<&str, (Tensor<'b>, Tensor<'b>)> = BTreeMap::new();
-        let mut shapesys: BTreeMap<&str, Tensor<'b>> = BTreeMap::new();
-        for channel in &self.channels {
-            for sample in &channel.samples {
-                for m in &sample.modifiers {
-                    match &m.kind {
-                        ModifierKind::StatError { uncertainties } => {
-                            let sq = *uncertainties * *uncertainties;
-                            let sums = match stat.get(m.name.as_str()) {
-                                Some(&(s, nominal)) => (s + sq, nominal + sample.nominal),
-                                None => (sq, sample.nominal),
-                            };
-                            stat.insert(&m.name, sums);
-                        }
-                        ModifierKind::ShapeSys { uncertainties } => {
-                            let ratio = sample.nominal / *uncertainties;
-                            shapesys.insert(&m.name, ratio * ratio);
-                        }
-                        ModifierKind::NormFactor
-                        | ModifierKind::ShapeFactor
-                        | ModifierKind::Lumi
-                        | ModifierKind::NormSys { .. }
-                        | ModifierKind::HistoSys { .. } => {}
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for (i, set) in self.params.iter().enumerate() {
-            let n = set.len();
-            let scale = match set.constraint {
-                Constraint::None => continue,
-                Constraint::Poisson => shapesys[set.name.as_str()],
-                Constraint::Normal => match (set.kind, &set.sigmas) {
-                    ("staterror", _) => {
-                        let (sq, nominal) = stat[set.name.as_str()];
-                        sq.sqrt() / nominal
-                    }
-                    (_, Some(s)) => b.constant(ArrayD::from_shape_vec(vec![n], s.clone()).map_err(shape_error)?, dtype),
-                    (_, None) => b.full(1.0, &crate::TensorType::new(dtype, [n])),
-                },
-            };
-            out.push((i, scale.reshape(Shape::fixed(&[n]))));
-        }
-        Ok(out)
-    }
-
-    /// The auxiliary data (pyhf's `config.auxdata`): the centre of each constraint, in
-    /// parameter order.
-    pub fn auxdata(&self, dtype: DType, b: &'b crate::Builder) -> Result<Tensor<'b>> {
-        let mut parts = Vec::new();
-        for (i, scale) in self.constraint_scales(dtype, b)? {
-            let set = &self.params[i];
-            let n = set.len();
-            parts.push(match (set.constraint, &set.auxdata) {
-                (Constraint::Poisson, _) => scale,
-                (_, Some(a)) => b.constant(ArrayD::from_shape_vec(vec![n], a.clone()).map_err(shape_error)?, dtype),
-                (_, None) => {
-                    b.full(if set.kind == "staterror" { 1.0 } else { 0.0 }, &crate::TensorType::new(dtype, [n]))
-                }
-            });
-        }
-        Ok(concat_or_empty(b, &parts, dtype))
-    }
-
-    /// The expected auxiliary data at θ: θ itself for Normal constraints, γ·τ for Poisson ones.
-    pub fn expected_auxdata(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
-        self.check_theta(theta)?;
-        let b = theta.builder();
-        let mut parts = Vec::new();
-        for (i, scale) in self.constraint_scales(theta.dtype(), b)? {
-            let set = &self.params[i];
-            let p = theta.slice(0, set.range.clone());
-            parts.push(if set.constraint == Constraint::Poisson { p * scale } else { p });
-        }
-        Ok(concat_or_empty(b, &parts, theta.dtype()))
-    }
-
-    /// Main and auxiliary expected data, concatenated (pyhf's `expected_data`).
-    pub fn expected_data(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
-        let main = self.expected_actualdata(theta)?;
-        let aux = self.expected_auxdata(theta)?;
-        Ok(theta.builder().concat(&[main, aux], 0))
-    }
-
-    /// ln L(θ | data) for data laid out as main bins then auxiliary data (pyhf's `logpdf`).
-    pub fn logpdf(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
-        let (n_main, n_aux) = (self.n_main(), self.n_aux());
-        if data.shape() != Shape::fixed(&[n_main + n_aux]) {
-            return Err(model_error(format!(
-                "data: expected {} main and {} auxiliary values, shape [{}], found {}",
-                n_main,
-                n_aux,
-                n_main + n_aux,
-                data.shape()
-            )));
-        }
-        let b = theta.builder();
-        let nu = self.expected_actualdata(theta)?;
-        let n = data.slice(0, 0..n_main);
-        let mut total = poisson_logpdf(n, nu).sum_all();
-        let mut offset = n_main;
-        for (i, scale) in self.constraint_scales(theta.dtype(), b)? {
-            let set = &self.params[i];
-            let len = set.len();
-            let a = data.slice(0, offset..offset + len);
-            let p = theta.slice(0, set.range.clone());
-            offset += len;
-            let term = match set.constraint {
-                Constraint::Poisson => poisson_logpdf(a, p * scale),
-                // ln N(a | θ, σ) = −½((a − θ)/σ)² − ln σ − ½ ln 2π
-                Constraint::Normal | Constraint::None => {
-                    let z = (a - p) / scale;
-                    -(z * z * 0.5) - scale.log() - 0.5 * (2.0 * std::f64::consts::PI).ln()
-                }
-            };
-            total = total + term.sum_all();
-        }
-        Ok(total)
+    /// `θ`, the operands, then `last`.
+    fn inputs(&self, theta: Tensor<'b>, last: Option<Tensor<'b>>) -> Vec<Tensor<'b>> {
+        let mut v = Vec::with_capacity(self.operands.len() + 2);
+        v.push(theta);
+        v.extend_from_slice(&self.operands);
+        v.extend(last);
+        v
     }
 
     fn check_theta(&self, theta: Tensor<'b>) -> Result<()> {
         if theta.shape() != Shape::fixed(&[self.len()]) {
-            return Err(model_error(format!(
-                "parameters: expected a vector of the model's {} parameters, found shape {}",
-                self.len(),
-                theta.shape()
-            )));
+            return Err(IrError::Name {
+                message: format!(
+                    "parameters: expected a vector of the model's {} parameters, found shape {}",
+                    self.len(),
+                    theta.shape()
+                ),
+            });
         }
         Ok(())
     }
-}
 
-/// ln Poisson(n | λ) = n ln λ − λ − ln Γ(n + 1), with n ln λ = 0 where n = 0 (scipy's `xlogy`),
-/// written so that neither the value nor the gradient is NaN there even when λ = 0.
-pub fn poisson_logpdf<'b>(n: Tensor<'b>, lambda: Tensor<'b>) -> Tensor<'b> {
-    let b = n.builder();
-    let safe = b.select(n.eq(n.lit(0.0)), n.lit(1.0), lambda);
-    n * safe.log() - lambda - (n + 1.0).lgamma()
-}
+    fn check_data(&self, data: Tensor<'b>) -> Result<()> {
+        let (n_main, n_aux) = (self.n_main(), self.n_aux());
+        if data.shape() != Shape::fixed(&[n_main + n_aux]) {
+            return Err(IrError::Name {
+                message: format!(
+                    "data: expected {n_main} main and {n_aux} auxiliary values, shape [{}], found {}",
+                    n_main + n_aux,
+                    data.shape()
+                ),
+            });
+        }
+        Ok(())
+    }
 
-fn concat_or_empty<'b>(b: &'b crate::Builder, parts: &[Tensor<'b>], dtype: DType) -> Tensor<'b> {
-    if parts.is_empty() {
-        b.constant(ArrayD::zeros(vec![0]), dtype)
-    } else {
-        b.concat(parts, 0)
+    /// Main and auxiliary expected data at θ (pyhf's `expected_data`).
+    pub fn expected_data(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
+        self.check_theta(theta)?;
+        Ok(self.node(Node::Expected, &self.inputs(theta, None)))
+    }
+
+    /// ν(θ): the expected main data, channel after channel (pyhf's `expected_actualdata`).
+    pub fn expected_actualdata(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
+        Ok(self.expected_data(theta)?.slice(0, 0..self.n_main()))
+    }
+
+    /// The expected auxiliary data at θ: θ itself for Normal constraints, γ·τ for Poisson ones.
+    pub fn expected_auxdata(&self, theta: Tensor<'b>) -> Result<Tensor<'b>> {
+        let n = self.n_main();
+        Ok(self.expected_data(theta)?.slice(0, n..n + self.n_aux()))
+    }
+
+    /// The auxiliary data (pyhf's `config.auxdata`): the centre of each constraint, in
+    /// parameter order — the measurement's `auxdata` or the type's default for Normal
+    /// constraints, τ = (nominal/δ)² for Poisson ones (the expected aux data at γ = 1).
+    pub fn auxdata(&self) -> Result<Tensor<'b>> {
+        let mut centres = Vec::with_capacity(self.n_aux());
+        let mut poisson = Vec::with_capacity(self.n_aux());
+        for set in self.params.iter().filter(|s| s.constraint() != Constraint::None) {
+            for j in 0..set.len() {
+                let is_poisson = set.constraint() == Constraint::Poisson;
+                poisson.push(if is_poisson { 1.0 } else { 0.0 });
+                centres.push(match (is_poisson, &set.auxdata) {
+                    (true, _) => 0.0,
+                    (false, Some(a)) => a[j],
+                    (false, None) => set.ty.default_auxdata(),
+                });
+            }
+        }
+        let b = self.b;
+        let constant = |v: Vec<f64>| b.constant(Array1::from(v).into_dyn(), DType::F64);
+        if !poisson.contains(&1.0) {
+            return Ok(constant(centres));
+        }
+        // Any θ with the Poisson-constrained γ's at 1 gives their τ's.
+        let mut at_one = self.suggested_init();
+        for set in self.params.iter().filter(|s| s.constraint() == Constraint::Poisson) {
+            at_one[set.range.clone()].iter_mut().for_each(|v| *v = 1.0);
+        }
+        let tau = self.expected_auxdata(constant(at_one))?;
+        Ok(tau * constant(poisson) + constant(centres))
+    }
+
+    /// ln L(θ | data) for data laid out as main bins then auxiliary data (pyhf's `logpdf`).
+    pub fn logpdf(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        Ok(-self.nll(theta, data)?)
+    }
+
+    /// −ln L(θ | data).
+    pub fn nll(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        self.check_theta(theta)?;
+        self.check_data(data)?;
+        Ok(self.node(Node::Nll, &self.inputs(theta, Some(data))))
+    }
+
+    /// ∇²_θ(−ln L) at θ for `data`, [P, P].
+    pub fn hessian(&self, theta: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        self.check_theta(theta)?;
+        self.check_data(data)?;
+        Ok(self.node(Node::Hessian, &self.inputs(theta, Some(data))).reshape([self.len(), self.len()]))
+    }
+
+    /// The maximum-likelihood parameters for `data`, starting from `init` (which also holds
+    /// the values of fixed parameters), with the bounds, fixed parameters, tolerance and
+    /// restarts of `config`. Differentiable by the implicit function theorem.
+    pub fn fit(&self, init: Tensor<'b>, data: Tensor<'b>, config: &FitConfig) -> Result<Tensor<'b>> {
+        self.check_theta(init)?;
+        self.check_data(data)?;
+        let p = self.len();
+        if config.bounds.len() != p || config.fixed.len() != p {
+            return Err(IrError::Name {
+                message: format!(
+                    "fit: expected {p} bounds and fixed flags, found {} and {}",
+                    config.bounds.len(),
+                    config.fixed.len()
+                ),
+            });
+        }
+        if let Some((lo, hi)) =
+            config.bounds.iter().find(|(lo, hi)| !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal)))
+        {
+            return Err(IrError::Name {
+                message: format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]")
+            });
+        }
+        let plan = FitPlan {
+            options: FitOptions {
+                bounds: config.bounds.clone(),
+                fixed: config.fixed.clone(),
+                tolerance: config.tolerance,
+                max_iterations: config.max_iterations,
+            },
+            restarts: config.restarts,
+            require_convergence: config.require_convergence,
+        };
+        Ok(self.node(Node::Fit(plan), &self.inputs(init, Some(data))))
     }
 }
 
-fn shape_error(e: ndarray::ShapeError) -> IrError {
-    model_error(format!("measurement config: {e}"))
+fn push_error(errors: &mut Vec<IrError>, at: Loc, message: String) {
+    errors.push(model_error(at, message));
 }
 
-/// pyhf's defaults for a modifier type.
-fn default_paramset(name: &str, kind: &'static str, range: Range<usize>) -> ParamSet {
-    let n = range.len();
-    let (init, bounds, constraint) = match kind {
-        "normfactor" | "shapefactor" => (1.0, (0.0, 10.0), Constraint::None),
-        "lumi" => (1.0, (0.0, 10.0), Constraint::Normal),
-        "normsys" | "histosys" => (0.0, (-5.0, 5.0), Constraint::Normal),
-        "staterror" => (1.0, (1e-10, 10.0), Constraint::Normal),
-        _ => (1.0, (1e-10, 10.0), Constraint::Poisson),
-    };
-    ParamSet {
-        name: name.to_string(),
-        kind,
-        range,
-        inits: vec![init; n],
-        bounds: vec![bounds; n],
-        fixed: false,
-        constraint,
-        auxdata: None,
-        sigmas: None,
+fn many(mut errors: Vec<IrError>) -> IrError {
+    if errors.len() == 1 {
+        errors.remove(0)
+    } else {
+        IrError::Many(errors)
     }
 }
 
 /// Applies a measurement's parameter config, checking lengths and bounds.
-fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> Result<()> {
+fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Result<(), String> {
     let n = set.len();
     let at = format!("measurement parameter `{}`", set.name);
     let check_len = |what: &str, len: usize| {
         if len == n {
             Ok(())
         } else {
-            Err(model_error(format!("{at}: expected {n} {what} (one per parameter), found {len}")))
+            Err(format!("{at}: expected {n} {what} (one per parameter), found {len}"))
         }
     };
     if let Some(bounds) = &config.bounds {
@@ -487,21 +651,21 @@ fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> Result<()> {
         if let Some((lo, hi)) =
             bounds.iter().find(|(lo, hi)| !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal)))
         {
-            return Err(model_error(format!("{at}: expected bounds with low ≤ high, found [{lo}, {hi}]")));
+            return Err(format!("{at}: expected bounds with low ≤ high, found [{lo}, {hi}]"));
         }
         set.bounds = bounds.clone();
     }
     if let Some(aux) = &config.auxdata {
         check_len("auxdata values", aux.len())?;
         set.auxdata = Some(aux.clone());
-        if set.kind == "lumi" && config.inits.is_none() {
+        if set.ty.needs_measurement_config() && config.inits.is_none() {
             set.inits = aux.clone();
         }
     }
     if let Some(sigmas) = &config.sigmas {
         check_len("sigmas", sigmas.len())?;
         if let Some(s) = sigmas.iter().find(|s| s.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
-            return Err(model_error(format!("{at}: expected positive sigmas, found {s}")));
+            return Err(format!("{at}: expected positive sigmas, found {s}"));
         }
         set.sigmas = Some(sigmas.clone());
     }
@@ -515,35 +679,10 @@ fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> Result<()> {
     if let Some((i, v)) =
         set.inits.iter().enumerate().find(|(i, v)| !(set.bounds[*i].0 <= **v && **v <= set.bounds[*i].1))
     {
-        return Err(model_error(format!(
+        return Err(format!(
             "{at}: expected initial values within the bounds, found {v} outside [{}, {}] at index {i}",
             set.bounds[i].0, set.bounds[i].1
-        )));
+        ));
     }
     Ok(())
-}
-
-/// Checks the shapes of a modifier's data.
-fn check_modifier_data(kind: &ModifierKind<'_>, n: usize, at: &str) -> Result<()> {
-    let expect = |t: Tensor<'_>, shape: Shape, what: &str| {
-        if t.shape() == shape {
-            Ok(())
-        } else {
-            Err(model_error(format!("{at}: expected {what} of shape {shape}, found {}", t.shape())))
-        }
-    };
-    match kind {
-        ModifierKind::NormFactor | ModifierKind::ShapeFactor | ModifierKind::Lumi => Ok(()),
-        ModifierKind::NormSys { hi, lo } => {
-            expect(*hi, Shape::scalar(), "a scalar `hi` factor")?;
-            expect(*lo, Shape::scalar(), "a scalar `lo` factor")
-        }
-        ModifierKind::HistoSys { hi, lo } => {
-            expect(*hi, Shape::fixed(&[n]), "`hi_data`")?;
-            expect(*lo, Shape::fixed(&[n]), "`lo_data`")
-        }
-        ModifierKind::StatError { uncertainties } | ModifierKind::ShapeSys { uncertainties } => {
-            expect(*uncertainties, Shape::fixed(&[n]), "per-bin uncertainties")
-        }
-    }
 }

@@ -4,13 +4,12 @@
 //! `[correlated_bkg_uncertainty, mu]`.
 
 use super::model::Model;
-use super::spec::{Channel, Modifier, ModifierKind, Sample, Spec};
-use crate::builder::{Builder, Tensor};
+use super::spec::{Channel, Modifier, Sample, Spec};
+use crate::builder::Tensor;
 use crate::error::{IrError, Result};
 
 /// The neos model from the yields `[signal, background, background up, background down]`.
-/// Its signature makes it a [`crate::inference::ModelFactory`].
-pub fn neos_model<'s>(_: &'s Builder, yields: &[Tensor<'s>]) -> Result<Model<'s>> {
+pub fn neos_model<'b>(yields: &[Tensor<'b>]) -> Result<Model<'b>> {
     let [sig, bkg, up, down] = yields else {
         return Err(IrError::Name {
             message: format!(
@@ -19,29 +18,15 @@ pub fn neos_model<'s>(_: &'s Builder, yields: &[Tensor<'s>]) -> Result<Model<'s>
             ),
         });
     };
-    let modifier = |name: &str, kind| Modifier { name: name.into(), kind };
     Model::new(Spec {
-        channels: vec![Channel {
-            name: "singlechannel".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: *sig,
-                    modifiers: vec![modifier("mu", ModifierKind::NormFactor)],
-                },
-                Sample {
-                    name: "background".into(),
-                    nominal: *bkg,
-                    modifiers: vec![modifier(
-                        "correlated_bkg_uncertainty",
-                        ModifierKind::HistoSys { hi: *up, lo: *down },
-                    )],
-                },
+        channels: vec![Channel::new(
+            "singlechannel",
+            vec![
+                Sample::new("signal", *sig, vec![Modifier::normfactor("mu")]),
+                Sample::new("background", *bkg, vec![Modifier::histosys("correlated_bkg_uncertainty", *up, *down)]),
             ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: Default::default(),
-        histosys_code: Default::default(),
+        )],
+        poi: Some(("mu".into(), Default::default())),
+        ..Spec::default()
     })
 }

@@ -1,71 +1,59 @@
 //! A HistFactory model in pyhf's vocabulary: channels of samples, each sample a nominal
-//! histogram with modifiers. Histograms are graph tensors, so a model can be fed by constants
-//! (a pyhf workspace) or by a network's yields (neos).
+//! histogram with modifiers. This is the one specification type of the project, generic over
+//! what it holds: expressions in the `neos!` language (`Spec<lang::Expr>`), numbers read from
+//! a pyhf workspace (`Spec<Vec<f64>>`), graph tensors once lowered (`Spec<Tensor>`). Every
+//! element carries a [`Loc`], so errors found when the model is built point back at the
+//! user's tokens or at the place in the JSON.
+//!
+//! What a modifier *type* means (its parameters, constraint, data) is in [`ModifierType`].
 
-use crate::builder::Tensor;
+use crate::loc::Loc;
 
-use super::interp::{HistoSysCode, NormSysCode};
+pub use neos_runtime::histfactory::{HistoSysCode, ModifierType, NormSysCode, HI, LO};
+
+/// A whole model: channels, the parameter of interest, the measurement's parameter settings
+/// and the interpolation codes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec<D> {
+    pub channels: Vec<Channel<D>>,
+    pub poi: Option<(String, Loc)>,
+    pub parameters: Vec<ParameterConfig>,
+    pub normsys_code: NormSysCode,
+    pub histosys_code: HistoSysCode,
+    /// The model as a whole (errors that belong to no single element point here).
+    pub at: Loc,
+}
 
 /// One channel (a region): its name and samples. All samples have the channel's bin count.
-#[derive(Clone, Debug)]
-pub struct Channel<'b> {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Channel<D> {
     pub name: String,
-    pub samples: Vec<Sample<'b>>,
+    pub samples: Vec<Sample<D>>,
+    pub at: Loc,
 }
 
-/// One sample: its nominal yields (a vector over the channel's bins) and modifiers.
-#[derive(Clone, Debug)]
-pub struct Sample<'b> {
+/// One sample: its nominal yields (one per bin of the channel) and modifiers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample<D> {
     pub name: String,
-    pub nominal: Tensor<'b>,
-    pub modifiers: Vec<Modifier<'b>>,
+    pub nominal: D,
+    pub modifiers: Vec<Modifier<D>>,
+    pub at: Loc,
 }
 
-/// A modifier: the parameter it is driven by (shared by every modifier of that name) and
-/// what it does.
-#[derive(Clone, Debug)]
-pub struct Modifier<'b> {
+/// A modifier: the parameter set it is driven by (shared by every modifier of that name), its
+/// type, and its data in the order of [`ModifierType::fields`] (normsys: `hi`, `lo` factors;
+/// histosys: `hi`, `lo` templates; staterror and shapesys: the uncertainties; others none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Modifier<D> {
     pub name: String,
-    pub kind: ModifierKind<'b>,
+    pub ty: ModifierType,
+    pub data: Vec<D>,
+    pub at: Loc,
 }
 
-/// The seven pyhf modifier types.
-#[derive(Clone, Debug)]
-pub enum ModifierKind<'b> {
-    /// A free scale factor μ (the usual POI).
-    NormFactor,
-    /// A free factor per bin.
-    ShapeFactor,
-    /// The luminosity, constrained by the measurement's `auxdata` and `sigmas`.
-    Lumi,
-    /// A normalisation uncertainty: scalar factors `hi` and `lo` at α = ±1.
-    NormSys { hi: Tensor<'b>, lo: Tensor<'b> },
-    /// A shape uncertainty: the whole templates at α = ±1.
-    HistoSys { hi: Tensor<'b>, lo: Tensor<'b> },
-    /// Monte Carlo statistical uncertainty, absolute per bin; one γ per bin shared by the
-    /// channel's samples that carry it (Barlow–Beeston lite).
-    StatError { uncertainties: Tensor<'b> },
-    /// An uncorrelated shape uncertainty, absolute per bin, with a Poisson constraint.
-    ShapeSys { uncertainties: Tensor<'b> },
-}
-
-impl ModifierKind<'_> {
-    /// pyhf's name for the modifier type.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ModifierKind::NormFactor => "normfactor",
-            ModifierKind::ShapeFactor => "shapefactor",
-            ModifierKind::Lumi => "lumi",
-            ModifierKind::NormSys { .. } => "normsys",
-            ModifierKind::HistoSys { .. } => "histosys",
-            ModifierKind::StatError { .. } => "staterror",
-            ModifierKind::ShapeSys { .. } => "shapesys",
-        }
-    }
-}
-
-/// A measurement's settings for one parameter (pyhf's `measurements[].config.parameters[]`);
-/// what is given replaces the modifier type's default.
+/// A measurement's settings for one parameter set (pyhf's
+/// `measurements[].config.parameters[]`); what is given replaces the type's default.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParameterConfig {
     pub name: String,
@@ -74,15 +62,112 @@ pub struct ParameterConfig {
     pub fixed: Option<bool>,
     pub auxdata: Option<Vec<f64>>,
     pub sigmas: Option<Vec<f64>>,
+    pub at: Loc,
 }
 
-/// A whole model: channels, the parameter of interest, parameter settings and interpolation
-/// codes.
-#[derive(Clone, Debug)]
-pub struct Spec<'b> {
-    pub channels: Vec<Channel<'b>>,
-    pub poi: Option<String>,
-    pub parameters: Vec<ParameterConfig>,
-    pub normsys_code: NormSysCode,
-    pub histosys_code: HistoSysCode,
+impl<D> Default for Spec<D> {
+    fn default() -> Self {
+        Spec {
+            channels: Vec::new(),
+            poi: None,
+            parameters: Vec::new(),
+            normsys_code: NormSysCode::default(),
+            histosys_code: HistoSysCode::default(),
+            at: Loc::default(),
+        }
+    }
+}
+
+impl<D> Modifier<D> {
+    /// A modifier at no particular place, for models written by hand.
+    pub fn new(name: &str, ty: ModifierType, data: Vec<D>) -> Self {
+        Modifier { name: name.into(), ty, data, at: Loc::default() }
+    }
+
+    pub fn normfactor(name: &str) -> Self {
+        Self::new(name, ModifierType::NormFactor, Vec::new())
+    }
+
+    pub fn shapefactor(name: &str) -> Self {
+        Self::new(name, ModifierType::ShapeFactor, Vec::new())
+    }
+
+    pub fn lumi(name: &str) -> Self {
+        Self::new(name, ModifierType::Lumi, Vec::new())
+    }
+
+    /// Factors `hi` and `lo` at α = ±1.
+    pub fn normsys(name: &str, hi: D, lo: D) -> Self {
+        Self::new(name, ModifierType::NormSys, vec![hi, lo])
+    }
+
+    /// Templates `hi` and `lo` at α = ±1.
+    pub fn histosys(name: &str, hi: D, lo: D) -> Self {
+        Self::new(name, ModifierType::HistoSys, vec![hi, lo])
+    }
+
+    /// Absolute per-bin Monte Carlo uncertainties.
+    pub fn staterror(name: &str, uncertainties: D) -> Self {
+        Self::new(name, ModifierType::StatError, vec![uncertainties])
+    }
+
+    /// Absolute per-bin uncertainties with a Poisson constraint.
+    pub fn shapesys(name: &str, uncertainties: D) -> Self {
+        Self::new(name, ModifierType::ShapeSys, vec![uncertainties])
+    }
+}
+
+impl<D> Sample<D> {
+    pub fn new(name: &str, nominal: D, modifiers: Vec<Modifier<D>>) -> Self {
+        Sample { name: name.into(), nominal, modifiers, at: Loc::default() }
+    }
+}
+
+impl<D> Channel<D> {
+    pub fn new(name: &str, samples: Vec<Sample<D>>) -> Self {
+        Channel { name: name.into(), samples, at: Loc::default() }
+    }
+}
+
+impl<D> Spec<D> {
+    /// The same model with every piece of data mapped by `f`, in order (channels, samples,
+    /// each sample's nominal then its modifiers' data). `f` returns `None` for data that could
+    /// not be mapped (it reports why itself); every piece is still visited, so that all
+    /// problems are found at once, and the result is `None` if any failed.
+    pub fn try_map<E>(&self, mut f: impl FnMut(&D) -> Option<E>) -> Option<Spec<E>> {
+        let mut ok = true;
+        let mut channels = Vec::with_capacity(self.channels.len());
+        for c in &self.channels {
+            let mut samples = Vec::with_capacity(c.samples.len());
+            for s in &c.samples {
+                let nominal = f(&s.nominal);
+                let mut modifiers = Vec::with_capacity(s.modifiers.len());
+                for m in &s.modifiers {
+                    let data: Vec<Option<E>> = m.data.iter().map(&mut f).collect();
+                    match data.into_iter().collect::<Option<Vec<E>>>() {
+                        Some(data) => modifiers.push(Modifier { name: m.name.clone(), ty: m.ty, data, at: m.at }),
+                        None => ok = false,
+                    }
+                }
+                match nominal {
+                    Some(nominal) => samples.push(Sample { name: s.name.clone(), nominal, modifiers, at: s.at }),
+                    None => ok = false,
+                }
+            }
+            channels.push(Channel { name: c.name.clone(), samples, at: c.at });
+        }
+        ok.then(|| Spec {
+            channels,
+            poi: self.poi.clone(),
+            parameters: self.parameters.clone(),
+            normsys_code: self.normsys_code,
+            histosys_code: self.histosys_code,
+            at: self.at,
+        })
+    }
+
+    /// The same model with every piece of data mapped by `f`.
+    pub fn map<E>(&self, mut f: impl FnMut(&D) -> E) -> Spec<E> {
+        self.try_map(|d| Some(f(d))).unwrap_or_default()
+    }
 }

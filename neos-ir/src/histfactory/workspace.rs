@@ -1,51 +1,38 @@
 //! pyhf JSON workspaces (schema 1.0.0): reading with errors that name the offending place in
-//! the JSON (`channels[0].samples[2].modifiers[1].data.hi_data`), writing back out, and turning
-//! a workspace and one of its measurements into a [`Spec`].
+//! the JSON (`channels[0].samples[2].modifiers[1].data.hi_data`), writing back out, and the
+//! model of one measurement. Modifier data is read and written by the facts of its type
+//! ([`ModifierType::fields`]), so a new type needs nothing here.
 
-use ndarray::ArrayD;
+use ndarray::Array1;
 use serde_json::{json, Map, Value};
 
-use super::interp::{HistoSysCode, NormSysCode};
-use super::spec::{Channel, Modifier, ModifierKind, ParameterConfig, Sample, Spec};
-use crate::builder::Builder;
+use super::model::Model;
+use super::spec::{Channel, HistoSysCode, Modifier, ModifierType, NormSysCode, ParameterConfig, Sample, Spec};
+use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
+use crate::loc::Loc;
 use crate::types::DType;
 
-/// A modifier as the workspace stores it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum WsModifier {
-    NormFactor,
-    ShapeFactor,
-    Lumi,
-    NormSys { hi: f64, lo: f64 },
-    HistoSys { hi_data: Vec<f64>, lo_data: Vec<f64> },
-    StatError(Vec<f64>),
-    ShapeSys(Vec<f64>),
-}
-
-/// A sample as the workspace stores it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WsSample {
-    pub name: String,
-    pub data: Vec<f64>,
-    pub modifiers: Vec<(String, WsModifier)>,
-}
+use neos_runtime::histfactory::FieldShape;
 
 /// A measurement: its name, POI and parameter configs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
     pub name: String,
-    pub poi: String,
+    pub poi: (String, Loc),
     pub parameters: Vec<ParameterConfig>,
 }
 
-/// A pyhf workspace.
+/// A pyhf workspace. Its channels are a [`Spec`]'s channels holding numbers (each piece of
+/// modifier data a list, a normsys factor a list of one).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workspace {
-    pub channels: Vec<(String, Vec<WsSample>)>,
+    pub channels: Vec<Channel<Vec<f64>>>,
     pub observations: Vec<(String, Vec<f64>)>,
     pub measurements: Vec<Measurement>,
     pub version: String,
+    /// The JSON path of each [`Loc`] handed out (`Loc(0)` is the workspace itself).
+    paths: Vec<String>,
 }
 
 fn error(path: &str, message: String) -> IrError {
@@ -99,11 +86,44 @@ fn counts(v: &Value, n: usize, path: &str) -> Result<Vec<f64>> {
     Ok(values)
 }
 
+/// One piece of modifier data of the given shape, for a channel of `n` bins.
+fn modifier_field(v: &Value, shape: FieldShape, n: usize, path: &str) -> Result<Vec<f64>> {
+    match shape {
+        FieldShape::Scalar => Ok(vec![number(v, path)?]),
+        FieldShape::Bins => counts(v, n, path),
+    }
+}
+
 impl Workspace {
+    fn loc(&mut self, path: String) -> Loc {
+        self.paths.push(path);
+        Loc(self.paths.len() - 1)
+    }
+
+    /// The place in the JSON a [`Loc`] of this workspace's specs stands for.
+    pub fn path(&self, at: Loc) -> &str {
+        self.paths.get(at.0).map_or("workspace", String::as_str)
+    }
+
+    /// Prefixes the messages of model errors with the place in the JSON they are about.
+    pub fn locate(&self, e: IrError) -> IrError {
+        match e {
+            IrError::Model { at, message } => IrError::Model { at, message: format!("{}: {message}", self.path(at)) },
+            IrError::Many(errors) => IrError::Many(errors.into_iter().map(|e| self.locate(e)).collect()),
+            other => other,
+        }
+    }
+
     /// Parses a workspace, checking its structure and the consistency of bin counts.
     pub fn from_json(text: &str) -> Result<Self> {
         let root: Value = serde_json::from_str(text).map_err(|e| error("workspace", format!("expected JSON, {e}")))?;
-        let mut channels = Vec::new();
+        let mut ws = Workspace {
+            channels: Vec::new(),
+            observations: Vec::new(),
+            measurements: Vec::new(),
+            version: root.get("version").and_then(Value::as_str).unwrap_or("1.0.0").to_string(),
+            paths: vec!["workspace".into()],
+        };
         for (c, ch) in array(field(&root, "channels", "workspace")?, "channels")?.iter().enumerate() {
             let cpath = format!("channels[{c}]");
             let name = string(field(ch, "name", &cpath)?, &format!("{cpath}.name"))?;
@@ -126,126 +146,119 @@ impl Workspace {
                     let mpath = format!("{spath}.modifiers[{m}]");
                     let mname = string(field(mo, "name", &mpath)?, &format!("{mpath}.name"))?;
                     let kind = string(field(mo, "type", &mpath)?, &format!("{mpath}.type"))?;
+                    let ty = ModifierType::from_name(&kind).ok_or_else(|| {
+                        error(
+                            &format!("{mpath}.type"),
+                            format!("expected one of {}, found `{kind}`", ModifierType::names()),
+                        )
+                    })?;
                     let dpath = format!("{mpath}.data");
-                    let data = mo.get("data").unwrap_or(&Value::Null);
-                    let modifier = match kind.as_str() {
-                        "normfactor" => WsModifier::NormFactor,
-                        "shapefactor" => WsModifier::ShapeFactor,
-                        "lumi" => WsModifier::Lumi,
-                        "normsys" => WsModifier::NormSys {
-                            hi: number(field(data, "hi", &dpath)?, &format!("{dpath}.hi"))?,
-                            lo: number(field(data, "lo", &dpath)?, &format!("{dpath}.lo"))?,
-                        },
-                        "histosys" => WsModifier::HistoSys {
-                            hi_data: counts(field(data, "hi_data", &dpath)?, n, &format!("{dpath}.hi_data"))?,
-                            lo_data: counts(field(data, "lo_data", &dpath)?, n, &format!("{dpath}.lo_data"))?,
-                        },
-                        "staterror" => WsModifier::StatError(counts(data, n, &dpath)?),
-                        "shapesys" => WsModifier::ShapeSys(counts(data, n, &dpath)?),
-                        other => {
-                            return Err(error(
-                                &format!("{mpath}.type"),
-                                format!(
-                                    "expected one of normfactor, shapefactor, lumi, normsys, histosys, staterror, shapesys, found `{other}`"
-                                ),
-                            ))
-                        }
-                    };
-                    modifiers.push((mname, modifier));
+                    let value = mo.get("data").unwrap_or(&Value::Null);
+                    let data = ty
+                        .fields()
+                        .iter()
+                        .map(|f| match f.json {
+                            None => modifier_field(value, f.shape, n, &dpath),
+                            Some(key) => {
+                                modifier_field(field(value, key, &dpath)?, f.shape, n, &format!("{dpath}.{key}"))
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let at = ws.loc(mpath);
+                    modifiers.push(Modifier { name: mname, ty, data, at });
                 }
-                samples.push(WsSample { name: sname, data, modifiers });
+                let at = ws.loc(spath);
+                samples.push(Sample { name: sname, nominal: data, modifiers, at });
             }
-            channels.push((name, samples));
+            let at = ws.loc(cpath);
+            ws.channels.push(Channel { name, samples, at });
         }
-        let mut observations = Vec::new();
         for (o, ob) in array(field(&root, "observations", "workspace")?, "observations")?.iter().enumerate() {
             let opath = format!("observations[{o}]");
             let name = string(field(ob, "name", &opath)?, &format!("{opath}.name"))?;
             let data = numbers(field(ob, "data", &opath)?, &format!("{opath}.data"))?;
-            observations.push((name, data));
+            ws.observations.push((name, data));
         }
-        for (name, samples) in &channels {
-            let n = samples.first().map_or(0, |s| s.data.len());
-            match observations.iter().find(|(o, _)| o == name) {
+        for channel in &ws.channels {
+            let n = channel.samples.first().map_or(0, |s| s.nominal.len());
+            match ws.observations.iter().find(|(o, _)| *o == channel.name) {
                 None => {
                     return Err(error(
                         "observations",
-                        format!("expected an observation for channel `{name}`, found none"),
+                        format!("expected an observation for channel `{}`, found none", channel.name),
                     ))
                 }
                 Some((_, d)) if d.len() != n => {
                     return Err(error(
                         "observations",
-                        format!("channel `{name}`: expected {n} observed counts, found {}", d.len()),
+                        format!("channel `{}`: expected {n} observed counts, found {}", channel.name, d.len()),
                     ))
                 }
                 Some(_) => {}
             }
         }
-        let mut measurements = Vec::new();
         for (m, me) in array(field(&root, "measurements", "workspace")?, "measurements")?.iter().enumerate() {
-            let mpath = format!("measurements[{m}]");
-            let name = string(field(me, "name", &mpath)?, &format!("{mpath}.name"))?;
-            let config = field(me, "config", &mpath)?;
-            let cpath = format!("{mpath}.config");
-            let poi = string(field(config, "poi", &cpath)?, &format!("{cpath}.poi"))?;
-            let mut parameters = Vec::new();
-            let empty = Vec::new();
-            let list = match config.get("parameters") {
-                Some(v) => array(v, &format!("{cpath}.parameters"))?,
-                None => &empty,
-            };
-            for (p, pa) in list.iter().enumerate() {
-                let ppath = format!("{cpath}.parameters[{p}]");
-                let list_of = |key: &str| -> Result<Option<Vec<f64>>> {
-                    pa.get(key).map(|v| numbers(v, &format!("{ppath}.{key}"))).transpose()
-                };
-                let bounds = match pa.get("bounds") {
-                    None => None,
-                    Some(v) => Some(
-                        array(v, &format!("{ppath}.bounds"))?
-                            .iter()
-                            .enumerate()
-                            .map(|(i, pair)| {
-                                let bpath = format!("{ppath}.bounds[{i}]");
-                                match numbers(pair, &bpath)?.as_slice() {
-                                    [lo, hi] if lo <= hi => Ok((*lo, *hi)),
-                                    [lo, hi] => Err(error(&bpath, format!("expected low ≤ high, found [{lo}, {hi}]"))),
-                                    other => Err(error(
-                                        &bpath,
-                                        format!("expected [low, high], found {} numbers", other.len()),
-                                    )),
-                                }
-                            })
-                            .collect::<Result<Vec<_>>>()?,
-                    ),
-                };
-                let fixed = match pa.get("fixed") {
-                    None => None,
-                    Some(Value::Bool(b)) => Some(*b),
-                    Some(other) => {
-                        return Err(error(
-                            &format!("{ppath}.fixed"),
-                            format!("expected true or false, found {}", describe(other)),
-                        ))
-                    }
-                };
-                parameters.push(ParameterConfig {
-                    name: string(field(pa, "name", &ppath)?, &format!("{ppath}.name"))?,
-                    inits: list_of("inits")?,
-                    bounds,
-                    fixed,
-                    auxdata: list_of("auxdata")?,
-                    sigmas: list_of("sigmas")?,
-                });
-            }
-            measurements.push(Measurement { name, poi, parameters });
+            let measurement = ws.read_measurement(me, &format!("measurements[{m}]"))?;
+            ws.measurements.push(measurement);
         }
-        if measurements.is_empty() {
+        if ws.measurements.is_empty() {
             return Err(error("measurements", "expected at least one measurement, found none".into()));
         }
-        let version = root.get("version").and_then(Value::as_str).unwrap_or("1.0.0").to_string();
-        Ok(Workspace { channels, observations, measurements, version })
+        Ok(ws)
+    }
+
+    fn read_measurement(&mut self, me: &Value, mpath: &str) -> Result<Measurement> {
+        let name = string(field(me, "name", mpath)?, &format!("{mpath}.name"))?;
+        let config = field(me, "config", mpath)?;
+        let cpath = format!("{mpath}.config");
+        let poi = string(field(config, "poi", &cpath)?, &format!("{cpath}.poi"))?;
+        let poi_at = self.loc(format!("{cpath}.poi"));
+        let mut parameters = Vec::new();
+        let empty = Vec::new();
+        let list = match config.get("parameters") {
+            Some(v) => array(v, &format!("{cpath}.parameters"))?,
+            None => &empty,
+        };
+        for (p, pa) in list.iter().enumerate() {
+            let ppath = format!("{cpath}.parameters[{p}]");
+            let list_of = |key: &str| -> Result<Option<Vec<f64>>> {
+                pa.get(key).map(|v| numbers(v, &format!("{ppath}.{key}"))).transpose()
+            };
+            let bounds = match pa.get("bounds") {
+                None => None,
+                Some(v) => Some(
+                    array(v, &format!("{ppath}.bounds"))?
+                        .iter()
+                        .enumerate()
+                        .map(|(i, pair)| {
+                            let bpath = format!("{ppath}.bounds[{i}]");
+                            match numbers(pair, &bpath)?.as_slice() {
+                                [lo, hi] if lo <= hi => Ok((*lo, *hi)),
+                                [lo, hi] => Err(error(&bpath, format!("expected low ≤ high, found [{lo}, {hi}]"))),
+                                other => {
+                                    Err(error(&bpath, format!("expected [low, high], found {} numbers", other.len())))
+                                }
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+            };
+            let fixed = match pa.get("fixed") {
+                None => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(other) => {
+                    return Err(error(
+                        &format!("{ppath}.fixed"),
+                        format!("expected true or false, found {}", describe(other)),
+                    ))
+                }
+            };
+            let name = string(field(pa, "name", &ppath)?, &format!("{ppath}.name"))?;
+            let (inits, auxdata, sigmas) = (list_of("inits")?, list_of("auxdata")?, list_of("sigmas")?);
+            let at = self.loc(ppath);
+            parameters.push(ParameterConfig { name, inits, bounds, fixed, auxdata, sigmas, at });
+        }
+        Ok(Measurement { name, poi: (poi, poi_at), parameters })
     }
 
     /// The workspace as pyhf JSON.
@@ -253,32 +266,20 @@ impl Workspace {
         let channels: Vec<Value> = self
             .channels
             .iter()
-            .map(|(name, samples)| {
-                let samples: Vec<Value> = samples
+            .map(|channel| {
+                let samples: Vec<Value> = channel
+                    .samples
                     .iter()
                     .map(|s| {
                         let modifiers: Vec<Value> = s
                             .modifiers
                             .iter()
-                            .map(|(n, m)| {
-                                let (kind, data) = match m {
-                                    WsModifier::NormFactor => ("normfactor", Value::Null),
-                                    WsModifier::ShapeFactor => ("shapefactor", Value::Null),
-                                    WsModifier::Lumi => ("lumi", Value::Null),
-                                    WsModifier::NormSys { hi, lo } => ("normsys", json!({"hi": hi, "lo": lo})),
-                                    WsModifier::HistoSys { hi_data, lo_data } => {
-                                        ("histosys", json!({"hi_data": hi_data, "lo_data": lo_data}))
-                                    }
-                                    WsModifier::StatError(d) => ("staterror", json!(d)),
-                                    WsModifier::ShapeSys(d) => ("shapesys", json!(d)),
-                                };
-                                json!({"name": n, "type": kind, "data": data})
-                            })
+                            .map(|m| json!({"name": m.name, "type": m.ty.name(), "data": modifier_json(m)}))
                             .collect();
-                        json!({"name": s.name, "data": s.data, "modifiers": modifiers})
+                        json!({"name": s.name, "data": s.nominal, "modifiers": modifiers})
                     })
                     .collect();
-                json!({"name": name, "samples": samples})
+                json!({"name": channel.name, "samples": samples})
             })
             .collect();
         let observations: Vec<Value> = self.observations.iter().map(|(n, d)| json!({"name": n, "data": d})).collect();
@@ -310,7 +311,7 @@ impl Workspace {
                         Value::Object(obj)
                     })
                     .collect();
-                json!({"name": m.name, "config": {"poi": m.poi, "parameters": parameters}})
+                json!({"name": m.name, "config": {"poi": m.poi.0, "parameters": parameters}})
             })
             .collect();
         let root = json!({
@@ -336,61 +337,38 @@ impl Workspace {
         }
     }
 
-    /// The model of one measurement, with the histograms as constants of `b`.
-    pub fn spec<'b>(
+    /// The model specification of one measurement, with the workspace's numbers.
+    pub fn spec(
+        &self,
+        measurement: &Measurement,
+        normsys_code: NormSysCode,
+        histosys_code: HistoSysCode,
+    ) -> Spec<Vec<f64>> {
+        Spec {
+            channels: self.channels.clone(),
+            poi: Some(measurement.poi.clone()),
+            parameters: measurement.parameters.clone(),
+            normsys_code,
+            histosys_code,
+            at: Loc(0),
+        }
+    }
+
+    /// The model of one measurement, with the histograms as constants of `b`; errors name
+    /// their place in the JSON.
+    pub fn model<'b>(
         &self,
         b: &'b Builder,
         measurement: &Measurement,
         normsys_code: NormSysCode,
         histosys_code: HistoSysCode,
-    ) -> Spec<'b> {
-        let vector =
-            |v: &[f64]| b.constant(ArrayD::from_shape_vec(vec![v.len()], v.to_vec()).unwrap_or_default(), DType::F64);
-        let scalar = |v: f64| b.scalar(v, DType::F64);
-        let channels = self
-            .channels
-            .iter()
-            .map(|(name, samples)| Channel {
-                name: name.clone(),
-                samples: samples
-                    .iter()
-                    .map(|s| Sample {
-                        name: s.name.clone(),
-                        nominal: vector(&s.data),
-                        modifiers: s
-                            .modifiers
-                            .iter()
-                            .map(|(n, m)| Modifier {
-                                name: n.clone(),
-                                kind: match m {
-                                    WsModifier::NormFactor => ModifierKind::NormFactor,
-                                    WsModifier::ShapeFactor => ModifierKind::ShapeFactor,
-                                    WsModifier::Lumi => ModifierKind::Lumi,
-                                    WsModifier::NormSys { hi, lo } => {
-                                        ModifierKind::NormSys { hi: scalar(*hi), lo: scalar(*lo) }
-                                    }
-                                    WsModifier::HistoSys { hi_data, lo_data } => {
-                                        ModifierKind::HistoSys { hi: vector(hi_data), lo: vector(lo_data) }
-                                    }
-                                    WsModifier::StatError(d) => ModifierKind::StatError { uncertainties: vector(d) },
-                                    WsModifier::ShapeSys(d) => ModifierKind::ShapeSys { uncertainties: vector(d) },
-                                },
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        Spec {
-            channels,
-            poi: Some(measurement.poi.clone()),
-            parameters: measurement.parameters.clone(),
-            normsys_code,
-            histosys_code,
-        }
+    ) -> Result<Model<'b>> {
+        let spec = self.spec(measurement, normsys_code, histosys_code);
+        let spec: Spec<Tensor<'b>> = spec.map(|v| b.constant(Array1::from(v.clone()).into_dyn(), DType::F64));
+        Model::new(spec).map_err(|e| self.locate(e))
     }
 
-    /// The observed main data in the order of `channels` (as [`super::Model::channels`] gives it).
+    /// The observed main data in the order of `channels` (as [`Model::channels`] gives it).
     pub fn observed_main(&self, channels: &[(&str, usize)]) -> Result<Vec<f64>> {
         let mut out = Vec::new();
         for (name, _) in channels {
@@ -400,5 +378,21 @@ impl Workspace {
             out.extend(data);
         }
         Ok(out)
+    }
+}
+
+/// A modifier's data as pyhf writes it: null, the one list, or an object of its fields.
+fn modifier_json(m: &Modifier<Vec<f64>>) -> Value {
+    let fields = m.ty.fields();
+    let value = |f: &neos_runtime::histfactory::Field, d: &Vec<f64>| match f.shape {
+        FieldShape::Scalar => json!(d.first().copied().unwrap_or(f64::NAN)),
+        FieldShape::Bins => json!(d),
+    };
+    match fields {
+        [] => Value::Null,
+        [f] if f.json.is_none() => m.data.first().map_or(Value::Null, |d| value(f, d)),
+        _ => Value::Object(
+            fields.iter().zip(&m.data).map(|(f, d)| (f.json.unwrap_or("data").to_string(), value(f, d))).collect(),
+        ),
     }
 }

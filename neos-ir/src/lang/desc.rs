@@ -4,10 +4,7 @@
 //! own source positions (the macro keeps a table of spans), so that errors found while
 //! lowering still point at the user's tokens.
 
-/// Where an element of the description came from: an index into a table kept by whoever
-/// produced the description. `Loc::default()` is fine for descriptions written by hand.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Loc(pub usize);
+pub use crate::loc::Loc;
 
 /// One analysis: event inputs, run-time knobs, trainable parameters, `let` bindings, the
 /// HistFactory model, the objectives that can be trained and the metrics that are reported.
@@ -203,86 +200,12 @@ pub enum BinOp {
     Div,
 }
 
-/// The HistFactory model in pyhf's vocabulary.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Model {
-    pub channels: Vec<Channel>,
-    pub poi: Option<(String, Loc)>,
-    /// Measurement settings of parameters (pyhf's `measurements[].config.parameters`).
-    pub parameters: Vec<ParameterConfig>,
-    pub normsys_code: crate::histfactory::NormSysCode,
-    pub histosys_code: crate::histfactory::HistoSysCode,
-    pub at: Loc,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Channel {
-    pub name: String,
-    pub samples: Vec<Sample>,
-    pub at: Loc,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub nominal: Expr,
-    pub modifiers: Vec<Modifier>,
-    pub at: Loc,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Modifier {
-    pub name: String,
-    pub kind: ModifierKind,
-    pub at: Loc,
-}
-
-/// The seven pyhf modifier types, with their data as expressions.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModifierKind {
-    NormFactor,
-    ShapeFactor,
-    Lumi,
-    /// Scalar factors at α = ±1.
-    NormSys {
-        lo: Expr,
-        hi: Expr,
-    },
-    /// Whole templates at α = ±1.
-    HistoSys {
-        lo: Expr,
-        hi: Expr,
-    },
-    /// Absolute per-bin uncertainties.
-    StatError(Expr),
-    ShapeSys(Expr),
-}
-
-impl ModifierKind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ModifierKind::NormFactor => "normfactor",
-            ModifierKind::ShapeFactor => "shapefactor",
-            ModifierKind::Lumi => "lumi",
-            ModifierKind::NormSys { .. } => "normsys",
-            ModifierKind::HistoSys { .. } => "histosys",
-            ModifierKind::StatError(_) => "staterror",
-            ModifierKind::ShapeSys(_) => "shapesys",
-        }
-    }
-}
-
-/// A measurement's settings for one model parameter; what is given replaces pyhf's default.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ParameterConfig {
-    pub name: String,
-    pub inits: Option<Vec<f64>>,
-    pub bounds: Option<Vec<(f64, f64)>>,
-    pub fixed: Option<bool>,
-    pub auxdata: Option<Vec<f64>>,
-    pub sigmas: Option<Vec<f64>>,
-    pub at: Loc,
-}
+/// The HistFactory model in pyhf's vocabulary, its data written as expressions.
+pub type Model = crate::histfactory::Spec<Expr>;
+pub type Channel = crate::histfactory::Channel<Expr>;
+pub type Sample = crate::histfactory::Sample<Expr>;
+pub type Modifier = crate::histfactory::Modifier<Expr>;
+pub use crate::histfactory::{ModifierType, ParameterConfig};
 
 /// A named objective: a weighted sum of statistics.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,6 @@
 //! Lowering: an [`Analysis`] description becomes one graph built with the [`Builder`] and the
 //! library's HEP functions — networks are matmuls and activations, `hist` is the KDE node
-//! with neos's yield transform, the model is a [`histfactory::Model`], and the statistics are
+//! with neos's yield transform, the model is a [`Model`], and the statistics are
 //! [`Inference::neos_cls`], [`Inference::neos_discovery`], [`Inference::poi_uncert`] and
 //! [`inference::bce`]. Then every objective is differentiated with respect to every parameter.
 //!
@@ -13,14 +13,12 @@ use std::fmt;
 
 use ndarray::Array1;
 
-use super::desc::{
-    Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, ModifierKind, Param, ParamKind, Stat, UnaryFn,
-};
+use super::desc::{Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, Param, ParamKind, Stat, UnaryFn};
 use crate::autodiff::grad_in;
 use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
 use crate::graph::Graph;
-use crate::histfactory::{self, Channel, Model, Modifier, Sample, Spec};
+use crate::histfactory::Model;
 use crate::inference::{self, Inference};
 use crate::types::{DType, Dim, Shape, EVENTS};
 
@@ -569,12 +567,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
     /// The objectives and metrics, each named, built from the model's inference.
     #[allow(clippy::type_complexity)]
     fn statistics(&mut self) -> Option<(Vec<(String, Tensor<'b>)>, Vec<(String, Tensor<'b>)>)> {
-        let b = self.b;
         let analysis = self.analysis;
-        let plan = self.model_plan()?;
-        let factory = factory_of(&plan);
-        let factory: inference::ModelFactory<'_> = &factory;
-        let inference = match Inference::new(b, factory, plan.templates.clone()) {
+        let model = self.model()?;
+        let inference = match Inference::new(model) {
             Ok(i) => i,
             Err(e) => {
                 self.error(analysis.model.at, format!("model: {e}"));
@@ -668,127 +663,37 @@ impl<'a, 'b> Lowering<'a, 'b> {
         (!failed).then_some((objectives, metrics))
     }
 
-    /// Lowers the model's data (nominals and modifier data) to the template tensors the
-    /// inference passes to its fits, checking bin counts, and records the model's structure.
-    fn model_plan(&mut self) -> Option<ModelPlan<'a, 'b>> {
-        let model = &self.analysis.model;
-        if model.channels.is_empty() {
-            self.error(model.at, "expected at least one channel in the model, found none".into());
+    /// Lowers the model's data and builds the model; its problems are reported at the elements
+    /// they are about (an expression, a modifier, a parameter config).
+    fn model(&mut self) -> Option<Model<'b>> {
+        let spec = &self.analysis.model;
+        if spec.poi.is_none() {
+            self.error(spec.at, "expected a `poi` in the model, found none".into());
+        }
+        let lowered = spec.try_map(|e| self.expr(e).map(|t| (t, e.at)))?;
+        if spec.poi.is_none() {
             return None;
         }
-        if model.poi.is_none() {
-            self.error(model.at, "expected a `poi` in the model, found none".into());
-        }
-        let mut templates = Vec::new();
-        let mut ok = model.poi.is_some();
-        let mut channels = Vec::new();
-        for channel in &model.channels {
-            if channel.samples.is_empty() {
-                self.error(channel.at, format!("channel `{}`: expected at least one sample, found none", channel.name));
-                ok = false;
-                continue;
+        let model = match Model::new(lowered) {
+            Ok(model) => model,
+            Err(e) => {
+                self.model_errors(e);
+                return None;
             }
-            let mut bins = None;
-            let mut samples = Vec::new();
-            for sample in &channel.samples {
-                let what = format!("sample `{}`", sample.name);
-                let Some(nominal) = self.template(&mut templates, &sample.nominal, bins, &what) else {
-                    ok = false;
-                    continue;
-                };
-                bins = bins.or_else(|| templates[nominal].shape().0[0].fixed());
-                let mut modifiers = Vec::new();
-                for m in &sample.modifiers {
-                    let what = format!("{} `{}`", m.kind.type_name(), m.name);
-                    let kind = match &m.kind {
-                        ModifierKind::NormFactor => Some(PlanKind::NormFactor),
-                        ModifierKind::ShapeFactor => Some(PlanKind::ShapeFactor),
-                        ModifierKind::Lumi => Some(PlanKind::Lumi),
-                        ModifierKind::NormSys { lo, hi } => {
-                            let (lo, hi) =
-                                (self.factor(&mut templates, lo, &what), self.factor(&mut templates, hi, &what));
-                            lo.zip(hi).map(|(lo, hi)| PlanKind::NormSys { lo, hi })
-                        }
-                        ModifierKind::HistoSys { lo, hi } => {
-                            let lo = self.template(&mut templates, lo, bins, &what);
-                            let hi = self.template(&mut templates, hi, bins, &what);
-                            lo.zip(hi).map(|(lo, hi)| PlanKind::HistoSys { lo, hi })
-                        }
-                        ModifierKind::StatError(u) => {
-                            self.template(&mut templates, u, bins, &what).map(PlanKind::StatError)
-                        }
-                        ModifierKind::ShapeSys(u) => {
-                            self.template(&mut templates, u, bins, &what).map(PlanKind::ShapeSys)
-                        }
-                    };
-                    match kind {
-                        Some(kind) => modifiers.push((m.name.as_str(), kind)),
-                        None => ok = false,
-                    }
-                }
-                samples.push((sample.name.as_str(), nominal, modifiers));
-            }
-            channels.push((channel.name.as_str(), samples));
+        };
+        // pyhf ignores settings of parameters a model lacks; in an analysis they are mistakes.
+        for (at, message) in model.ignored_configs() {
+            self.error(*at, message.clone());
         }
-        if !ok {
-            return None;
-        }
-        let plan = ModelPlan { analysis: self.analysis, channels, templates };
-        // Model::new checks what spans samples (a modifier name reused with another type, a
-        // parameter config for a parameter that does not exist); report it at the model.
-        if let Err(e) = plan.build(&plan.templates) {
-            let at = self.config_at(&e).unwrap_or(model.at);
-            self.error(at, format!("model: {e}"));
-            return None;
-        }
-        Some(plan)
+        (model.ignored_configs().is_empty()).then_some(model)
     }
 
-    /// Lowers a histogram-shaped piece of model data (a scalar counts as one bin) and adds it
-    /// to the templates; `bins` is the channel's bin count once known.
-    fn template(
-        &mut self,
-        templates: &mut Vec<Tensor<'b>>,
-        e: &Expr,
-        bins: Option<usize>,
-        what: &str,
-    ) -> Option<usize> {
-        let t = self.expr(e)?;
-        let t = if t.shape().is_scalar() { t.reshape([1]) } else { t };
-        match (t.shape().dims(), bins) {
-            ([Dim::Fixed(n)], Some(expected)) if *n != expected => {
-                self.error(
-                    e.at,
-                    format!("{what}: expected {expected} bins like the channel's first sample, found {n}"),
-                );
-                None
-            }
-            ([Dim::Fixed(_)], _) => {
-                templates.push(t);
-                Some(templates.len() - 1)
-            }
-            _ => {
-                self.error(e.at, format!("{what}: expected a histogram of shape [bins], found {}", t.shape()));
-                None
-            }
+    fn model_errors(&mut self, e: IrError) {
+        match e {
+            IrError::Model { at, message } => self.error(at, message),
+            IrError::Many(errors) => errors.into_iter().for_each(|e| self.model_errors(e)),
+            other => self.error(self.analysis.model.at, format!("model: {other}")),
         }
-    }
-
-    /// Lowers a normsys factor (a scalar) and adds it to the templates.
-    fn factor(&mut self, templates: &mut Vec<Tensor<'b>>, e: &Expr, what: &str) -> Option<usize> {
-        let t = self.expr(e)?;
-        if !t.shape().is_scalar() {
-            self.error(e.at, format!("{what}: expected a scalar factor, found {}", t.shape()));
-            return None;
-        }
-        templates.push(t);
-        Some(templates.len() - 1)
-    }
-
-    /// The location of the parameter config an error of `Model::new` names, if any.
-    fn config_at(&self, e: &IrError) -> Option<Loc> {
-        let text = e.to_string();
-        self.analysis.model.parameters.iter().find(|p| text.contains(&format!("parameter `{}`", p.name))).map(|p| p.at)
     }
 
     /// One graph per network, taking the same flat parameters as the analysis.
@@ -838,96 +743,5 @@ fn activate(a: Activation, x: Tensor<'_>) -> Tensor<'_> {
         Activation::Sigmoid => x.sigmoid(),
         Activation::Softplus => x.softplus(),
         Activation::Identity => x,
-    }
-}
-
-/// The plan as a model factory (a function, so that the closure's signature is the
-/// higher-ranked one the inference needs).
-fn factory_of<'p>(
-    plan: &'p ModelPlan<'_, '_>,
-) -> impl for<'s> Fn(&'s Builder, &[Tensor<'s>]) -> Result<Model<'s>> + 'p {
-    move |_, xs| plan.build(xs)
-}
-
-/// A modifier with its data as indices into the templates.
-#[derive(Clone, Copy, Debug)]
-enum PlanKind {
-    NormFactor,
-    ShapeFactor,
-    Lumi,
-    NormSys { lo: usize, hi: usize },
-    HistoSys { lo: usize, hi: usize },
-    StatError(usize),
-    ShapeSys(usize),
-}
-
-/// The model's structure with its data as template indices, so that the inference's fits can
-/// rebuild it on their own builders from the templates.
-#[allow(clippy::type_complexity)]
-struct ModelPlan<'a, 'b> {
-    analysis: &'a Analysis,
-    channels: Vec<(&'a str, Vec<(&'a str, usize, Vec<(&'a str, PlanKind)>)>)>,
-    templates: Vec<Tensor<'b>>,
-}
-
-impl ModelPlan<'_, '_> {
-    fn build<'s>(&self, xs: &[Tensor<'s>]) -> Result<Model<'s>> {
-        let model = &self.analysis.model;
-        let channels = self
-            .channels
-            .iter()
-            .map(|(name, samples)| Channel {
-                name: name.to_string(),
-                samples: samples
-                    .iter()
-                    .map(|(name, nominal, modifiers)| Sample {
-                        name: name.to_string(),
-                        nominal: xs[*nominal],
-                        modifiers: modifiers
-                            .iter()
-                            .map(|(name, kind)| Modifier {
-                                name: name.to_string(),
-                                kind: match *kind {
-                                    PlanKind::NormFactor => histfactory::ModifierKind::NormFactor,
-                                    PlanKind::ShapeFactor => histfactory::ModifierKind::ShapeFactor,
-                                    PlanKind::Lumi => histfactory::ModifierKind::Lumi,
-                                    PlanKind::NormSys { lo, hi } => {
-                                        histfactory::ModifierKind::NormSys { hi: xs[hi], lo: xs[lo] }
-                                    }
-                                    PlanKind::HistoSys { lo, hi } => {
-                                        histfactory::ModifierKind::HistoSys { hi: xs[hi], lo: xs[lo] }
-                                    }
-                                    PlanKind::StatError(u) => {
-                                        histfactory::ModifierKind::StatError { uncertainties: xs[u] }
-                                    }
-                                    PlanKind::ShapeSys(u) => {
-                                        histfactory::ModifierKind::ShapeSys { uncertainties: xs[u] }
-                                    }
-                                },
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let parameters = model
-            .parameters
-            .iter()
-            .map(|p| histfactory::ParameterConfig {
-                name: p.name.clone(),
-                inits: p.inits.clone(),
-                bounds: p.bounds.clone(),
-                fixed: p.fixed,
-                auxdata: p.auxdata.clone(),
-                sigmas: p.sigmas.clone(),
-            })
-            .collect();
-        Model::new(Spec {
-            channels,
-            poi: model.poi.as_ref().map(|(p, _)| p.clone()),
-            parameters,
-            normsys_code: model.normsys_code,
-            histosys_code: model.histosys_code,
-        })
     }
 }

@@ -13,7 +13,7 @@ mod stages;
 
 pub use desc::{
     Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier,
-    ModifierKind, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
+    ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
 pub use lower::{
     edges_output, grad_output, loss_output, lower, metric_output, value_output, Diagnostic, EdgesInfo, LangError,

@@ -1,4 +1,4 @@
-//! Loading ../shared/reference/ and small conversions, shared by the test files.
+//! Loading tests/data/reference/ and small conversions, shared by the test files.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -8,9 +8,9 @@ use neos_ir::histfactory::ParameterConfig;
 use neos_ir::Bindings;
 use serde_json::Value;
 
-/// A reference file from ../shared/reference/ (beside the repository).
+/// A reference file from tests/data/reference/ (the Python packages' numbers, kept in the repository).
 pub fn reference(file: &str) -> Value {
-    let path = format!("{}/../../shared/reference/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../tests/data/reference/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

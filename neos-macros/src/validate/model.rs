@@ -70,20 +70,32 @@ impl Ctx {
                 ModelItem::Interpolation { settings } => {
                     for s in settings {
                         let value = ident_of(&s.value).unwrap_or_default();
-                        match (s.key.to_string().as_str(), value.as_str()) {
-                            ("normsys", "code1") => model.normsys_code = NormSysCode::Code1,
-                            ("normsys", "code4") => model.normsys_code = NormSysCode::Code4,
-                            ("histosys", "code0") => model.histosys_code = HistoSysCode::Code0,
-                            ("histosys", "code2") => model.histosys_code = HistoSysCode::Code2,
-                            ("histosys", "code4p") => model.histosys_code = HistoSysCode::Code4p,
-                            ("normsys", _) => {
-                                self.err(&s.value, format!("expected `code1` or `code4`, found `{}`", tokens(&s.value)))
-                            }
-                            ("histosys", _) => self.err(
-                                &s.value,
-                                format!("expected `code0`, `code2` or `code4p`, found `{}`", tokens(&s.value)),
-                            ),
-                            (key, _) => self.err(&s.key, format!("expected `normsys` or `histosys`, found `{key}`")),
+                        let listed =
+                            |names: Vec<&str>| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
+                        match s.key.to_string().as_str() {
+                            "normsys" => match NormSysCode::ALL.into_iter().find(|c| c.name() == value) {
+                                Some(code) => model.normsys_code = code,
+                                None => self.err(
+                                    &s.value,
+                                    format!(
+                                        "expected {}, found `{}`",
+                                        listed(NormSysCode::ALL.map(NormSysCode::name).to_vec()),
+                                        tokens(&s.value)
+                                    ),
+                                ),
+                            },
+                            "histosys" => match HistoSysCode::ALL.into_iter().find(|c| c.name() == value) {
+                                Some(code) => model.histosys_code = code,
+                                None => self.err(
+                                    &s.value,
+                                    format!(
+                                        "expected {}, found `{}`",
+                                        listed(HistoSysCode::ALL.map(HistoSysCode::name).to_vec()),
+                                        tokens(&s.value)
+                                    ),
+                                ),
+                            },
+                            key => self.err(&s.key, format!("expected `normsys` or `histosys`, found `{key}`")),
                         }
                     }
                 }
@@ -121,89 +133,74 @@ impl Ctx {
         model
     }
 
+    /// A modifier, its arguments read by the facts of its type: none, one positional (the
+    /// data itself), or named ones (`lo = …, hi = …`).
     fn modifier(&mut self, m: &ModifierAst) -> Option<Modifier> {
         let kind_name = m.kind.to_string();
-        let what = format!("{kind_name} `{}`", m.name);
+        let Some(ty) = ModifierType::from_name(&kind_name) else {
+            self.err(&m.kind, format!("expected a modifier type ({}), found `{kind_name}`", ModifierType::names()));
+            return None;
+        };
+        let what = format!("{ty} `{}`", m.name);
         let args = m.args.as_deref().unwrap_or(&[]);
-        let kind = match kind_name.as_str() {
-            "normfactor" | "shapefactor" | "lumi" => {
+        let fields = ty.fields();
+        let data = match fields {
+            [] => {
                 if m.args.is_some() {
                     self.err(&m.tokens, format!("{what}: expected no arguments, found {}", args.len()));
                     return None;
                 }
-                match kind_name.as_str() {
-                    "normfactor" => ModifierKind::NormFactor,
-                    "shapefactor" => ModifierKind::ShapeFactor,
-                    _ => ModifierKind::Lumi,
-                }
+                Vec::new()
             }
-            "normsys" | "histosys" => {
-                let mut lo = None;
-                let mut hi = None;
+            [_] => {
+                if args.len() != 1 {
+                    let data = ty.describe_data();
+                    self.err(&m.tokens, format!("{what}: expected 1 argument ({data}), found {}", args.len()));
+                    return None;
+                }
+                vec![self.expr(&args[0])?]
+            }
+            _ => {
+                let mut given: Vec<Option<&syn::Expr>> = vec![None; fields.len()];
                 let mut ok = true;
+                let keys: Vec<String> = fields.iter().map(|f| format!("`{} = …`", f.lang)).collect();
                 for a in args {
                     let named = match a {
                         syn::Expr::Assign(assign) => ident_of(&assign.left).map(|k| (k, &*assign.right)),
                         _ => None,
                     };
-                    match named {
-                        Some((k, v)) if k == "lo" => lo = Some(v),
-                        Some((k, v)) if k == "hi" => hi = Some(v),
-                        _ => {
-                            self.err(a, format!("{what}: expected `lo = …` or `hi = …`, found `{}`", tokens(a)));
+                    match named.and_then(|(k, v)| fields.iter().position(|f| f.lang == k).map(|i| (i, v))) {
+                        Some((i, v)) => given[i] = Some(v),
+                        None => {
+                            self.err(a, format!("{what}: expected {}, found `{}`", keys.join(" or "), tokens(a)));
                             ok = false;
                         }
                     }
                 }
                 let missing: Vec<&str> =
-                    [("lo", lo.is_none()), ("hi", hi.is_none())].iter().filter(|(_, m)| *m).map(|(n, _)| *n).collect();
+                    fields.iter().zip(&given).filter(|(_, g)| g.is_none()).map(|(f, _)| f.lang).collect();
                 if !missing.is_empty() {
-                    let data = if kind_name == "histosys" { "templates" } else { "factors" };
                     self.err(
                         &m.tokens,
                         format!(
-                            "{what}: expected `lo = …` and `hi = …` ({data} at α = ∓1), found no `{}`",
+                            "{what}: expected {} ({}), found no `{}`",
+                            keys.join(" and "),
+                            ty.describe_data(),
                             missing.join("` and no `")
                         ),
                     );
                     return None;
                 }
-                let (lo, hi) = (lo.and_then(|e| self.expr(e)), hi.and_then(|e| self.expr(e)));
-                let (lo, hi) = (lo?, hi?);
+                let data: Vec<Option<Expr>> = given.into_iter().flatten().map(|e| self.expr(e)).collect();
+                let data: Vec<Expr> = data.into_iter().collect::<Option<_>>()?;
                 if !ok {
                     return None;
                 }
-                if kind_name == "normsys" {
-                    ModifierKind::NormSys { lo, hi }
-                } else {
-                    ModifierKind::HistoSys { lo, hi }
-                }
-            }
-            "staterror" | "shapesys" => {
-                if args.len() != 1 {
-                    self.err(
-                        &m.tokens,
-                        format!(
-                            "{what}: expected 1 argument (the absolute per-bin uncertainties), found {}",
-                            args.len()
-                        ),
-                    );
-                    return None;
-                }
-                let u = self.expr(&args[0])?;
-                if kind_name == "staterror" {
-                    ModifierKind::StatError(u)
-                } else {
-                    ModifierKind::ShapeSys(u)
-                }
-            }
-            other => {
-                self.err(&m.kind, format!("expected a modifier type ({MODIFIERS}), found `{other}`"));
-                return None;
+                data
             }
         };
         let at = self.spans.loc(&m.tokens);
-        Some(Modifier { name: m.name.to_string(), kind, at })
+        Some(Modifier { name: m.name.to_string(), ty, data, at })
     }
 
     fn parameter_config(&mut self, name: &syn::Ident, settings: &[Setting]) -> Option<ParameterConfig> {

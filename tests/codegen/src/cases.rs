@@ -4,7 +4,7 @@
 
 use neos_ir::codegen::Entry;
 use neos_ir::histfactory::neos_model;
-use neos_ir::histfactory::{Channel, Model, Modifier, ModifierKind, Sample, Spec};
+use neos_ir::histfactory::{Channel, Model, Modifier, Sample, Spec};
 use neos_ir::inference::Inference;
 use neos_ir::{grad_in, Builder, DType, Dim, Graph, Result, Shape, Tensor, UnaryOp, EVENTS};
 
@@ -212,7 +212,7 @@ fn yields_case(name: &'static str, bins: usize, metric: Metric, restarts: bool) 
     let names = ["sig", "bkg", "bkg_up", "bkg_down"];
     let yields: Vec<Tensor<'_>> = names.iter().map(|n| b.param(n, DType::F64, [bins])).collect();
     let value = {
-        let mut inference = match Inference::new(&b, &neos_model, yields.clone()) {
+        let mut inference = match neos_model(&yields).and_then(Inference::new) {
             Ok(i) => i,
             Err(e) => panic!("case `{name}`: {e}"),
         };
@@ -261,27 +261,16 @@ fn poi_uncert_4bin() -> Case {
 /// The counting experiment's model: signal × μ and a background with a ±10% normsys.
 fn counting_model<'s>(b: &'s Builder, t: &[Tensor<'s>]) -> Result<Model<'s>> {
     let (hi, lo) = (b.scalar(1.1, DType::F64), b.scalar(0.9, DType::F64));
-    let modifier = |name: &str, kind| Modifier { name: name.into(), kind };
     Model::new(Spec {
-        channels: vec![Channel {
-            name: "counting".into(),
-            samples: vec![
-                Sample {
-                    name: "signal".into(),
-                    nominal: t[0],
-                    modifiers: vec![modifier("mu", ModifierKind::NormFactor)],
-                },
-                Sample {
-                    name: "background".into(),
-                    nominal: t[1],
-                    modifiers: vec![modifier("bkg_norm", ModifierKind::NormSys { hi, lo })],
-                },
+        channels: vec![Channel::new(
+            "counting",
+            vec![
+                Sample::new("signal", t[0], vec![Modifier::normfactor("mu")]),
+                Sample::new("background", t[1], vec![Modifier::normsys("bkg_norm", hi, lo)]),
             ],
-        }],
-        poi: Some("mu".into()),
-        parameters: Vec::new(),
-        normsys_code: Default::default(),
-        histosys_code: Default::default(),
+        )],
+        poi: Some(("mu".into(), Default::default())),
+        ..Spec::default()
     })
 }
 
@@ -292,7 +281,7 @@ pub fn counting_cls() -> Case {
     let s = b.param("s", DType::F64, [1]);
     let bkg = b.param("b", DType::F64, [1]);
     let value = {
-        let inference = match Inference::new(&b, &counting_model, vec![s, bkg]) {
+        let inference = match counting_model(&b, &[s, bkg]).and_then(Inference::new) {
             Ok(i) => i,
             Err(e) => panic!("case `counting_cls`: {e}"),
         };
@@ -324,7 +313,7 @@ fn pipeline() -> Case {
         yields.push(out.hist(edges, bandwidth, false).neos_yields(out, b.scalar(scale, DType::F64)));
     }
     let value = {
-        let inference = match Inference::new(&b, &neos_model, yields.clone()) {
+        let inference = match neos_model(&yields).and_then(Inference::new) {
             Ok(i) => i,
             Err(e) => panic!("case `pipeline`: {e}"),
         };

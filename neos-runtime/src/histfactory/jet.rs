@@ -1,0 +1,110 @@
+//! Derivatives of the likelihood's gradient in given directions, for the vector-Jacobian
+//! products of the IR's HistFactory nodes.
+//!
+//! jet_k(z; t₁, …, t_k) = ∇_z ∂_{t₁}⋯∂_{t_k} f(z): the reverse pass of `likelihood.rs` run in
+//! k-fold nested dual numbers seeded with z + ε₁t₁ + … + ε_k t_k, reading the coefficient of
+//! ε₁⋯ε_k. jet₀ is the gradient, jet₁(z; v) the Hessian–vector product H·v over all of z (so
+//! the fit's implicit rule gets ∂/∂x (w·∇_θ f) from jet₁ with v = [w | 0]), and so on up to
+//! [`MAX_ORDER`]. Each costs a few reverse passes, never a graph per parameter.
+
+use super::likelihood::{Func, Scratch};
+use super::scalar::{Dual, Scalar};
+use super::structure::Likelihood;
+
+/// The highest k of jet_k available: third derivatives of the gradient (fourth of f).
+pub const MAX_ORDER: usize = 3;
+
+/// jet_k of `func` at z in the directions `tangents` (each as long as z), into `out`.
+pub fn jet(lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
+    if let Some(t) = tangents.iter().find(|t| t.len() != z.len()) {
+        return Err(format!("expected directions of length {}, found {}", z.len(), t.len()));
+    }
+    if out.len() != z.len() {
+        return Err(format!("expected an output of length {}, found {}", z.len(), out.len()));
+    }
+    match tangents.len() {
+        0 => run::<f64>(lik, func, z, tangents, out),
+        1 => run::<Dual<f64>>(lik, func, z, tangents, out),
+        2 => run::<Dual<Dual<f64>>>(lik, func, z, tangents, out),
+        3 => run::<Dual<Dual<Dual<f64>>>>(lik, func, z, tangents, out),
+        k => {
+            return Err(format!(
+                "expected derivatives of the HistFactory likelihood up to order {}, found a request for order {}",
+                MAX_ORDER + 1,
+                k + 1
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn run<T: Scalar>(lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) {
+    let mut ts = [0.0; MAX_ORDER];
+    let zt: Vec<T> = z
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            for (slot, t) in ts.iter_mut().zip(tangents) {
+                *slot = t[i];
+            }
+            T::seed(x, &ts[..tangents.len()])
+        })
+        .collect();
+    let mut scratch = Scratch::<T>::new(lik);
+    let mut g = vec![T::zero(); z.len()];
+    lik.gradient(func, &zt, &mut scratch, &mut g);
+    for (o, v) in out.iter_mut().zip(&g) {
+        *o = v.top();
+    }
+}
+
+/// The adjoint of the Hessian node: ∇_z Σᵢⱼ H̄ᵢⱼ ∂²f/∂θᵢ∂θⱼ for an adjoint H̄ of the P×P
+/// Hessian of −ln L with respect to θ. Only H̄'s symmetric part matters. When it has rank one
+/// (as the adjoint of σ_μ = √(H⁻¹)_μμ has) one second-order jet suffices; otherwise there is
+/// one per nonzero row.
+pub fn hessian_vjp(lik: &Likelihood, z: &[f64], h_bar: &[f64], out: &mut [f64]) -> Result<(), String> {
+    let p = lik.params();
+    if h_bar.len() != p * p {
+        return Err(format!("expected a {p}×{p} adjoint, found {} values", h_bar.len()));
+    }
+    let sym = |i: usize, j: usize| 0.5 * (h_bar[i * p + j] + h_bar[j * p + i]);
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let scale = (0..p * p).map(|k| h_bar[k].abs()).fold(0.0, f64::max);
+    if scale == 0.0 {
+        return Ok(());
+    }
+    let embed = |row: &dyn Fn(usize) -> f64| {
+        let mut t = vec![0.0; z.len()];
+        for (j, v) in t[..p].iter_mut().enumerate() {
+            *v = row(j);
+        }
+        t
+    };
+    // S = v vᵀ / S_rr with v the row of the largest diagonal entry, when that reproduces S.
+    let r = (0..p).max_by(|&a, &b| sym(a, a).abs().total_cmp(&sym(b, b).abs())).unwrap_or(0);
+    let pivot = sym(r, r);
+    let rank_one = pivot != 0.0
+        && (0..p).all(|i| (0..p).all(|j| (sym(i, j) - sym(i, r) * sym(r, j) / pivot).abs() <= 1e-12 * scale));
+    let mut term = vec![0.0; z.len()];
+    if rank_one {
+        let v = embed(&|j| sym(r, j));
+        jet(lik, Func::Nll, z, &[&v, &v], &mut term)?;
+        for (o, t) in out.iter_mut().zip(&term) {
+            *o = t / pivot;
+        }
+        return Ok(());
+    }
+    for i in 0..p {
+        if (0..p).all(|j| sym(i, j) == 0.0) {
+            continue;
+        }
+        let mut e = vec![0.0; z.len()];
+        e[i] = 1.0;
+        let row = embed(&|j| sym(i, j));
+        jet(lik, Func::Nll, z, &[&e, &row], &mut term)?;
+        for (o, t) in out.iter_mut().zip(&term) {
+            *o += t;
+        }
+    }
+    Ok(())
+}
