@@ -11,7 +11,7 @@ use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::neos_model;
 use neos::ir::inference::{Inference, TestStat};
 use neos::ir::{eval, grad_in, Bindings, Builder, DType, NodeId, Tensor};
-use neos_runtime::histfactory::NllObjective;
+use neos_runtime::histfactory::{FitBuffers, NllObjective};
 use neos_runtime::{minimize, FitOptions};
 
 #[path = "support/mod.rs"]
@@ -90,7 +90,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let values: Vec<Vec<f64>> = values.iter().map(|v| v.iter().copied().collect()).collect();
     let (data, operands) = values.split_last().ok_or("expected the Asimov data")?;
     let operands: Vec<&[f64]> = operands.iter().map(Vec::as_slice).collect();
-    let mut objective = NllObjective::new(&lik, &operands, data)?;
+    let mut buffers = FitBuffers::new(&lik);
+    let mut objective = NllObjective::new(&lik, &mut buffers, &operands, data)?;
     let mut fixed = FitOptions::new(2);
     fixed.bounds = vec![(-5.0, 5.0), (0.0, 10.0)];
     fixed.fixed = vec![false, true];

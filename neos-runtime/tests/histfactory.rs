@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used)]
 
 use neos_runtime::histfactory::{
-    evaluate, hessian_vjp, jet, ChannelDesc, ConstraintDesc, Func, HessianWork, HistoSysCode, Instance, Likelihood,
-    ModifierType as T, Node, NormSysCode, SampleDesc, Scratch, Structure,
+    evaluate, hessian_vjp, jet, ChannelDesc, ConstraintDesc, FitBuffers, Func, HessianWork, HistoSysCode, Instance,
+    Jets, Likelihood, ModifierType as T, Node, NormSysCode, SampleDesc, Scratch, Structure,
 };
 use neos_runtime::{minimize, FitOptions, Objective};
 
@@ -254,7 +254,7 @@ fn hessian_adjoint_of_rank_one_and_full_adjoints() {
     let general: Vec<f64> = direction(p * p, 2);
     for (label, h_bar) in [("rank one", rank_one), ("general", general)] {
         let mut found = vec![0.0; z.len()];
-        hessian_vjp(&lik, &z, &h_bar, &mut found).unwrap();
+        hessian_vjp(&lik, &mut Jets::default(), &z, &h_bar, &mut found).unwrap();
         let contracted = |x: &[f64]| vec![hess_at(x).iter().zip(&h_bar).map(|(a, b)| a * b).sum()];
         for i in 0..z.len() {
             let fd = directional(contracted, &z, &unit(z.len(), i), 1e-5)[0];
@@ -278,7 +278,7 @@ fn encoding_round_trips_and_bad_structures_are_refused() {
 
 #[test]
 fn evaluate_checks_lengths_and_reports_nan() {
-    let lik = Likelihood::new(structure(NormSysCode::Code4, HistoSysCode::Code4p)).unwrap();
+    let lik = std::sync::Arc::new(Likelihood::new(structure(NormSysCode::Code4, HistoSysCode::Code4p)).unwrap());
     let mut inputs: Vec<&[f64]> = vec![&THETA];
     inputs.extend(OPERANDS);
     inputs.push(&DATA);
@@ -331,8 +331,10 @@ fn block_elimination_reaches_the_dense_minimum() {
     options.bounds.extend([(1e-10, 10.0); 8]);
     let start = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
     let fit = |blocks: bool| {
-        let inner = neos_runtime::histfactory::NllObjective::new(&lik, &OPERANDS, &DATA).unwrap();
-        minimize(&mut Blocky { inner, blocks }, &start, &options)
+        let mut buffers = FitBuffers::new(&lik);
+        let inner = neos_runtime::histfactory::NllObjective::new(&lik, &mut buffers, &OPERANDS, &DATA).unwrap();
+        let result = minimize(&mut Blocky { inner, blocks }, &start, &options);
+        result
     };
     let (dense, blocked) = (fit(false), fit(true));
     assert!(dense.converged() && blocked.converged(), "{:?} / {:?}", dense.stop, blocked.stop);

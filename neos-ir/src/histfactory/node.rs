@@ -13,8 +13,8 @@
 //! | `hf_hessian` | ∇²_θ(−ln L) | `hf_hessian_vjp`(z, H̄) = Σ H̄ᵢⱼ ∇_z ∂²f/∂θᵢ∂θⱼ |
 //! | `hf_fit` | argmin_θ −ln L | the implicit function theorem: w = H⁻¹(masked θ̂ adjoint), x̄ = −jet₁(z; [w, 0])ₓ |
 //!
-//! Generated code calls `neos_runtime::histfactory::evaluate` with the model decoded once per
-//! program.
+//! Generated code keeps one `neos_runtime::histfactory::Engine` per model (decoded once, with
+//! buffers reused from call to call) and calls its `evaluate`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -226,11 +226,11 @@ impl CustomRule for HfNode {
         let (ints, floats) = self.lik.encode();
         let ints = ints.into_iter().map(Literal::usize_unsuffixed);
         let floats = floats.into_iter().map(|v| codegen::lit(v, DType::F64));
-        let model = em.shared_field(
+        let engine = em.shared_field(
             &format!("hf_model_{:p}", Arc::as_ptr(&self.lik)),
             "hf_model",
-            quote!(::std::result::Result<#rt::histfactory::Likelihood, ::std::string::String>),
-            quote!(#rt::histfactory::Likelihood::decode(&[#(#ints),*], &[#(#floats),*])),
+            quote!(::std::result::Result<#rt::histfactory::Engine, ::std::string::String>),
+            quote!(#rt::histfactory::Engine::decode(&[#(#ints),*], &[#(#floats),*])),
         );
         let node = match &self.node {
             Node::Nll => quote!(#rt::histfactory::Node::Nll),
@@ -257,8 +257,10 @@ impl CustomRule for HfNode {
         };
         let (args, out) = (&call.args, &call.out);
         Ok(quote! {
-            let model = self.#model.as_ref().map_err(|e| #rt::RunError::new("histfactory", e.clone()))?;
-            #rt::histfactory::evaluate(model, &#node, &[#(#args),*], #out)
+            self.#engine
+                .as_mut()
+                .map_err(|e| #rt::RunError::new("histfactory", e.clone()))?
+                .evaluate(&#node, &[#(#args),*], #out)
                 .map_err(|e| #rt::RunError::new("histfactory", e))?;
         })
     }

@@ -14,55 +14,90 @@ use super::structure::Likelihood;
 /// The highest k of jet_k available: third derivatives of the gradient (fourth of f).
 pub const MAX_ORDER: usize = 3;
 
-/// jet_k of `func` at z in the directions `tangents` (each as long as z), into `out`.
-pub fn jet(lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
-    if let Some(t) = tangents.iter().find(|t| t.len() != z.len()) {
-        return Err(format!("expected directions of length {}, found {}", z.len(), t.len()));
-    }
-    if out.len() != z.len() {
-        return Err(format!("expected an output of length {}, found {}", z.len(), out.len()));
-    }
-    match tangents.len() {
-        0 => run::<f64>(lik, func, z, tangents, out),
-        1 => run::<Dual<f64>>(lik, func, z, tangents, out),
-        2 => run::<Dual<Dual<f64>>>(lik, func, z, tangents, out),
-        3 => run::<Dual<Dual<Dual<f64>>>>(lik, func, z, tangents, out),
-        k => {
-            return Err(format!(
-                "expected derivatives of the HistFactory likelihood up to order {}, found a request for order {}",
-                MAX_ORDER + 1,
-                k + 1
-            ))
-        }
-    }
-    Ok(())
+/// The buffers of jets in one number type, kept by an [`super::Engine`] from call to call.
+#[derive(Clone, Debug)]
+pub struct JetBuffers<T> {
+    scratch: Scratch<T>,
+    z: Vec<T>,
+    g: Vec<T>,
 }
 
-fn run<T: Scalar>(lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) {
-    let mut ts = [0.0; MAX_ORDER];
-    let zt: Vec<T> = z
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
+impl<T: Scalar> JetBuffers<T> {
+    pub fn new(lik: &Likelihood) -> Self {
+        JetBuffers { scratch: Scratch::new(lik), z: Vec::new(), g: Vec::new() }
+    }
+
+    /// jet_k of `func` at z with k = `T::ORDER` directions, into `out`.
+    fn run(&mut self, lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) {
+        let mut ts = [0.0; MAX_ORDER];
+        self.z.clear();
+        self.z.extend(z.iter().enumerate().map(|(i, &x)| {
             for (slot, t) in ts.iter_mut().zip(tangents) {
                 *slot = t[i];
             }
             T::seed(x, &ts[..tangents.len()])
-        })
-        .collect();
-    let mut scratch = Scratch::<T>::new(lik);
-    let mut g = vec![T::zero(); z.len()];
-    lik.gradient(func, &zt, &mut scratch, &mut g);
-    for (o, v) in out.iter_mut().zip(&g) {
-        *o = v.top();
+        }));
+        self.g.clear();
+        self.g.resize(z.len(), T::zero());
+        lik.gradient(func, &self.z, &mut self.scratch, &mut self.g);
+        for (o, v) in out.iter_mut().zip(&self.g) {
+            *o = v.top();
+        }
     }
+}
+
+/// Buffers for jets of every order, each created on first use.
+#[derive(Clone, Debug, Default)]
+pub struct Jets {
+    order0: Option<JetBuffers<f64>>,
+    order1: Option<JetBuffers<Dual<f64>>>,
+    order2: Option<JetBuffers<Dual<Dual<f64>>>>,
+    order3: Option<JetBuffers<Dual<Dual<Dual<f64>>>>>,
+}
+
+impl Jets {
+    /// jet_k of `func` at z in the directions `tangents` (each as long as z), into `out`.
+    pub fn jet(
+        &mut self,
+        lik: &Likelihood,
+        func: Func,
+        z: &[f64],
+        tangents: &[&[f64]],
+        out: &mut [f64],
+    ) -> Result<(), String> {
+        if let Some(t) = tangents.iter().find(|t| t.len() != z.len()) {
+            return Err(format!("expected directions of length {}, found {}", z.len(), t.len()));
+        }
+        if out.len() != z.len() {
+            return Err(format!("expected an output of length {}, found {}", z.len(), out.len()));
+        }
+        match tangents.len() {
+            0 => self.order0.get_or_insert_with(|| JetBuffers::new(lik)).run(lik, func, z, tangents, out),
+            1 => self.order1.get_or_insert_with(|| JetBuffers::new(lik)).run(lik, func, z, tangents, out),
+            2 => self.order2.get_or_insert_with(|| JetBuffers::new(lik)).run(lik, func, z, tangents, out),
+            3 => self.order3.get_or_insert_with(|| JetBuffers::new(lik)).run(lik, func, z, tangents, out),
+            k => {
+                return Err(format!(
+                    "expected derivatives of the HistFactory likelihood up to order {}, found a request for order {}",
+                    MAX_ORDER + 1,
+                    k + 1
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// jet_k of `func` at z in the directions `tangents` (each as long as z), into `out`.
+pub fn jet(lik: &Likelihood, func: Func, z: &[f64], tangents: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
+    Jets::default().jet(lik, func, z, tangents, out)
 }
 
 /// The adjoint of the Hessian node: ∇_z Σᵢⱼ H̄ᵢⱼ ∂²f/∂θᵢ∂θⱼ for an adjoint H̄ of the P×P
 /// Hessian of −ln L with respect to θ. Only H̄'s symmetric part matters. When it has rank one
 /// (as the adjoint of σ_μ = √(H⁻¹)_μμ has) one second-order jet suffices; otherwise there is
 /// one per nonzero row.
-pub fn hessian_vjp(lik: &Likelihood, z: &[f64], h_bar: &[f64], out: &mut [f64]) -> Result<(), String> {
+pub fn hessian_vjp(lik: &Likelihood, jets: &mut Jets, z: &[f64], h_bar: &[f64], out: &mut [f64]) -> Result<(), String> {
     let p = lik.params();
     if h_bar.len() != p * p {
         return Err(format!("expected a {p}×{p} adjoint, found {} values", h_bar.len()));
@@ -88,7 +123,7 @@ pub fn hessian_vjp(lik: &Likelihood, z: &[f64], h_bar: &[f64], out: &mut [f64]) 
     let mut term = vec![0.0; z.len()];
     if rank_one {
         let v = embed(&|j| sym(r, j));
-        jet(lik, Func::Nll, z, &[&v, &v], &mut term)?;
+        jets.jet(lik, Func::Nll, z, &[&v, &v], &mut term)?;
         for (o, t) in out.iter_mut().zip(&term) {
             *o = t / pivot;
         }
@@ -101,7 +136,7 @@ pub fn hessian_vjp(lik: &Likelihood, z: &[f64], h_bar: &[f64], out: &mut [f64]) 
         let mut e = vec![0.0; z.len()];
         e[i] = 1.0;
         let row = embed(&|j| sym(i, j));
-        jet(lik, Func::Nll, z, &[&e, &row], &mut term)?;
+        jets.jet(lik, Func::Nll, z, &[&e, &row], &mut term)?;
         for (o, t) in out.iter_mut().zip(&term) {
             *o += t;
         }

@@ -24,7 +24,7 @@
 use super::interp::{histosys_coefficients, normsys};
 use super::modifier::{Constraint, ModifierType, HI, LO};
 use super::scalar::{second_order, Dual, Scalar};
-use super::structure::{FlatInstance, Likelihood};
+use super::structure::Likelihood;
 
 /// Which scalar function of the structure: the negative log-likelihood of z = [θ | operands |
 /// data], or the weighted expected data w·E(θ) of z = [θ | operands | w].
@@ -51,10 +51,15 @@ pub struct Scratch<T> {
     a: Vec<T>,
     nu: Vec<T>,
     nu_bar: Vec<T>,
-    prefix: Vec<T>,
-    suffix: Vec<T>,
-    /// Per auxiliary measurement: the constraint's σ (Normal) or τ (Poisson).
+    /// Per bin of the sample at hand: the adjoints of F and A.
+    f_bar: Vec<T>,
+    a_bar: Vec<T>,
+    /// Per auxiliary measurement: the constraint's σ (Normal) or τ (Poisson), and ln σ.
     width: Vec<T>,
+    log_width: Vec<T>,
+    /// Whether `width` already holds the widths of the current histograms: a fit, whose
+    /// histograms do not change, computes them (and their logarithms) once.
+    pub(crate) widths_fixed: bool,
 }
 
 impl<T: Scalar> Scratch<T> {
@@ -72,9 +77,11 @@ impl<T: Scalar> Scratch<T> {
             a: zeros(lik.slots),
             nu: zeros(lik.n_main),
             nu_bar: zeros(lik.n_main),
-            prefix: zeros(lik.max_multiplicative + 1),
-            suffix: zeros(lik.max_multiplicative + 1),
+            f_bar: zeros(lik.max_bins),
+            a_bar: zeros(lik.max_bins),
             width: zeros(lik.n_aux),
+            log_width: zeros(lik.n_aux),
+            widths_fixed: false,
         }
     }
 }
@@ -112,12 +119,28 @@ impl Likelihood {
 
     /// The value of a multiplicative instance at bin b.
     #[inline]
-    fn kappa_at<T: Scalar>(&self, z: &[T], s: &Scratch<T>, i: usize, inst: &FlatInstance, b: usize) -> T {
-        if inst.ty.per_bin() {
+    fn kappa_at<T: Scalar>(&self, z: &[T], kappa: &[T], i: usize, b: usize) -> T {
+        let inst = &self.instances[i];
+        if inst.per_bin {
             z[inst.param + b]
         } else {
-            s.kappa[i]
+            kappa[i]
         }
+    }
+
+    /// Π_{j ≠ i} κ_j at bin b over a sample's multiplicative instances: ∂F/∂κ_i. It is F/κ_i
+    /// unless κ_i is 0 (μ = 0 is common), when the product is taken explicitly.
+    #[inline]
+    fn others<T: Scalar>(&self, z: &[T], kappa: &[T], mult: &std::ops::Range<usize>, i: usize, b: usize, f: T) -> T {
+        let k = self.kappa_at(z, kappa, i, b);
+        if k.re() != 0.0 {
+            return f / k;
+        }
+        let mut product = T::cst(1.0);
+        for j in mult.clone().filter(|&j| j != i) {
+            product *= self.kappa_at(z, kappa, j, b);
+        }
+        product
     }
 
     /// Per-instance quantities that depend on θ but not on the bin; with `derivs`, their
@@ -159,32 +182,47 @@ impl Likelihood {
         }
     }
 
-    /// F, A and ν from θ and the operands (after [`Self::prepare`]).
+    /// F, A and ν from θ and the operands (after [`Self::prepare`]), instance by instance
+    /// over each sample's bins.
     fn rates<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>) {
         s.nu.iter_mut().for_each(|v| *v = T::zero());
         for sample in &self.samples {
+            let (bins, slot) = (sample.bins, sample.slot);
             let nominal = self.operand(z, sample.nominal);
-            for b in 0..sample.bins {
-                let mut f = T::cst(1.0);
-                for i in sample.multiplicative.clone() {
-                    f *= self.kappa_at(z, s, i, &self.instances[i], b);
+            let f = &mut s.f[slot..slot + bins];
+            f.iter_mut().for_each(|v| *v = T::cst(1.0));
+            for i in sample.multiplicative.clone() {
+                let inst = &self.instances[i];
+                if inst.per_bin {
+                    f.iter_mut().zip(&z[inst.param..inst.param + bins]).for_each(|(v, g)| *v *= *g);
+                } else {
+                    let k = s.kappa[i];
+                    f.iter_mut().for_each(|v| *v *= k);
                 }
-                let mut a = nominal[b];
-                for i in sample.additive.clone() {
-                    let inst = &self.instances[i];
-                    let [c_hi, c_lo, c_nom] = s.coef[i];
-                    let (hi, lo) = (self.operand(z, inst.data[HI])[b], self.operand(z, inst.data[LO])[b]);
-                    a += c_hi * hi + c_lo * lo + c_nom * nominal[b];
+            }
+            let a = &mut s.a[slot..slot + bins];
+            a.copy_from_slice(nominal);
+            for i in sample.additive.clone() {
+                let inst = &self.instances[i];
+                let [c_hi, c_lo, c_nom] = s.coef[i];
+                let (hi, lo) = (self.operand(z, inst.data[HI]), self.operand(z, inst.data[LO]));
+                for b in 0..bins {
+                    a[b] += c_hi * hi[b] + c_lo * lo[b] + c_nom * nominal[b];
                 }
-                s.f[sample.slot + b] = f;
-                s.a[sample.slot + b] = a;
-                s.nu[sample.main + b] += f * a;
+            }
+            let nu = &mut s.nu[sample.main..sample.main + bins];
+            for b in 0..bins {
+                nu[b] += s.f[slot + b] * s.a[slot + b];
             }
         }
     }
 
-    /// The constraints' widths: σ for Normal constraints, τ for Poisson ones.
-    fn widths<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>) {
+    /// The constraints' widths: σ for Normal constraints (with ln σ), τ for Poisson ones;
+    /// nothing when they are known to be current.
+    pub(crate) fn widths<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>) {
+        if s.widths_fixed {
+            return;
+        }
         let mut k = 0;
         for c in &self.structure.constraints {
             for j in 0..c.params.len() {
@@ -206,6 +244,9 @@ impl Likelihood {
                         sq.sqrt() / sum
                     }
                 };
+                if c.ty.constraint() == Constraint::Normal {
+                    s.log_width[k] = s.width[k].ln();
+                }
                 k += 1;
             }
         }
@@ -218,11 +259,10 @@ impl Likelihood {
         for n in &data[..self.n_main] {
             total += (*n + 1.0).lgamma();
         }
-        self.for_each_aux(|_, j, aux, constraint| {
+        self.for_each_aux(|_, _, aux, constraint| {
             if constraint == Constraint::Poisson {
                 total += (data[self.n_main + aux] + 1.0).lgamma();
             }
-            let _ = j;
         });
         total
     }
@@ -268,7 +308,7 @@ impl Likelihood {
                 }
                 Constraint::Normal | Constraint::None => {
                     let u = (a - theta) / w;
-                    u * u * 0.5 + w.ln() + HALF_LN_2PI
+                    u * u * 0.5 + s.log_width[k] + HALF_LN_2PI
                 }
             };
         });
@@ -289,7 +329,6 @@ impl Likelihood {
                 }
             }
             self.constraints_adjoint(z, s, g, all, Func::Nll);
-            let _ = last;
         }
         total
     }
@@ -311,79 +350,85 @@ impl Likelihood {
 
     /// w·E(θ) at z = [θ | operands | w] and its gradient with respect to all of z.
     pub fn expected_weighted<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>, g: &mut [T]) -> T {
-        let n = self.n_main + self.n_aux;
         let last = self.last_offset();
-        let mut e = vec![T::zero(); n];
-        self.expected(&z[..last], s, &mut e);
-        self.prepare(z, s, true, true);
-        let w = &z[last..];
         g.iter_mut().for_each(|v| *v = T::zero());
+        // ∂(w·E)/∂w = E, written straight into its place in the gradient.
+        self.expected(&z[..last], s, &mut g[last..]);
+        let w = &z[last..];
+        let mut total = T::zero();
+        for (wk, ek) in w.iter().zip(&g[last..]) {
+            total += *wk * *ek;
+        }
+        self.prepare(z, s, true, true);
         s.nu_bar.copy_from_slice(&w[..self.n_main]);
         self.rates_adjoint(z, s, g, true);
         self.constraints_adjoint(z, s, g, true, Func::Expected);
-        let mut total = T::zero();
-        for k in 0..n {
-            total += w[k] * e[k];
-            g[last + k] = e[k];
-        }
         total
     }
 
     /// Propagates ν̄ (in the scratch) to θ and, when `all`, to the operands.
     fn rates_adjoint<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>, g: &mut [T], all: bool) {
         for sample in &self.samples {
+            let (bins, slot) = (sample.bins, sample.slot);
             let mult = sample.multiplicative.clone();
-            let m = mult.len();
-            let nominal_off = self.offsets[sample.nominal];
-            for b in 0..sample.bins {
-                let slot = sample.slot + b;
+            for b in 0..bins {
                 let nu_bar = s.nu_bar[sample.main + b];
-                let (f, a) = (s.f[slot], s.a[slot]);
-                let a_bar = nu_bar * f;
-                let f_bar = nu_bar * a;
-                // ∂F/∂κ_m = Π_{m' ≠ m} κ_m', from prefix and suffix products (no division, so
-                // a factor at 0 — μ = 0 — is fine).
-                s.prefix[0] = T::cst(1.0);
-                for (k, i) in mult.clone().enumerate() {
-                    s.prefix[k + 1] = s.prefix[k] * self.kappa_at(z, s, i, &self.instances[i], b);
-                }
-                s.suffix[m] = T::cst(1.0);
-                for (k, i) in mult.clone().enumerate().rev() {
-                    s.suffix[k] = s.suffix[k + 1] * self.kappa_at(z, s, i, &self.instances[i], b);
-                }
-                for (k, i) in mult.clone().enumerate() {
-                    let inst = &self.instances[i];
-                    let kappa_bar = f_bar * s.prefix[k] * s.suffix[k + 1];
-                    match inst.ty {
-                        ModifierType::ShapeFactor | ModifierType::ShapeSys | ModifierType::StatError => {
-                            g[inst.param + b] += kappa_bar;
-                        }
-                        ModifierType::NormFactor | ModifierType::Lumi => g[inst.param] += kappa_bar,
-                        ModifierType::NormSys => {
-                            g[inst.param] += kappa_bar * s.dkappa[i];
-                            if all {
-                                g[self.offsets[inst.data[HI]]] += kappa_bar * s.dhi[i];
-                                g[self.offsets[inst.data[LO]]] += kappa_bar * s.dlo[i];
-                            }
-                        }
-                        ModifierType::HistoSys => {}
+                s.f_bar[b] = nu_bar * s.a[slot + b];
+                s.a_bar[b] = nu_bar * s.f[slot + b];
+            }
+            for i in mult.clone() {
+                let inst = &self.instances[i];
+                if inst.per_bin {
+                    for b in 0..bins {
+                        let others = self.others(z, &s.kappa, &mult, i, b, s.f[slot + b]);
+                        g[inst.param + b] += s.f_bar[b] * others;
                     }
+                    continue;
                 }
-                let mut nominal_coef = T::cst(1.0);
-                for i in sample.additive.clone() {
-                    let inst = &self.instances[i];
-                    let (hi_off, lo_off) = (self.offsets[inst.data[HI]] + b, self.offsets[inst.data[LO]] + b);
-                    let [dh, dl, dn] = s.dcoef[i];
-                    g[inst.param] += a_bar * (dh * z[hi_off] + dl * z[lo_off] + dn * z[nominal_off + b]);
-                    if all {
-                        let [c_hi, c_lo, c_nom] = s.coef[i];
-                        g[hi_off] += a_bar * c_hi;
-                        g[lo_off] += a_bar * c_lo;
-                        nominal_coef += c_nom;
+                // One parameter for all bins: its adjoint sums over them.
+                let mut kappa_bar = T::zero();
+                for b in 0..bins {
+                    kappa_bar += s.f_bar[b] * self.others(z, &s.kappa, &mult, i, b, s.f[slot + b]);
+                }
+                match inst.ty {
+                    ModifierType::NormSys => {
+                        g[inst.param] += kappa_bar * s.dkappa[i];
+                        if all {
+                            g[self.offsets[inst.data[HI]]] += kappa_bar * s.dhi[i];
+                            g[self.offsets[inst.data[LO]]] += kappa_bar * s.dlo[i];
+                        }
                     }
+                    ModifierType::NormFactor
+                    | ModifierType::Lumi
+                    | ModifierType::ShapeFactor
+                    | ModifierType::ShapeSys
+                    | ModifierType::StatError
+                    | ModifierType::HistoSys => g[inst.param] += kappa_bar,
                 }
+            }
+            let nominal_off = self.offsets[sample.nominal];
+            let mut nominal_coef = T::cst(1.0);
+            for i in sample.additive.clone() {
+                let inst = &self.instances[i];
+                let (hi_off, lo_off) = (self.offsets[inst.data[HI]], self.offsets[inst.data[LO]]);
+                let [dh, dl, dn] = s.dcoef[i];
+                let mut alpha_bar = T::zero();
+                for b in 0..bins {
+                    alpha_bar += s.a_bar[b] * (dh * z[hi_off + b] + dl * z[lo_off + b] + dn * z[nominal_off + b]);
+                }
+                g[inst.param] += alpha_bar;
                 if all {
-                    g[nominal_off + b] += a_bar * nominal_coef;
+                    let [c_hi, c_lo, c_nom] = s.coef[i];
+                    for b in 0..bins {
+                        g[hi_off + b] += s.a_bar[b] * c_hi;
+                        g[lo_off + b] += s.a_bar[b] * c_lo;
+                    }
+                    nominal_coef += c_nom;
+                }
+            }
+            if all {
+                for b in 0..bins {
+                    g[nominal_off + b] += s.a_bar[b] * nominal_coef;
                 }
             }
         }
@@ -476,16 +521,24 @@ impl Likelihood {
         }
     }
 
-    /// The value of `func` and its gradient with respect to all of z.
+    /// The gradient of `func` with respect to all of z. Its value is not needed by the jets
+    /// this serves, so the likelihood's data-only term Σ ln Γ(n + 1) is left out of the
+    /// returned value (its derivative in n is part of the gradient).
     pub fn gradient<T: Scalar>(&self, func: Func, z: &[T], s: &mut Scratch<T>, g: &mut [T]) -> T {
         match func {
-            Func::Nll => self.nll(z, s, None, Some((g, true))),
+            Func::Nll => self.nll(z, s, Some(T::zero()), Some((g, true))),
             Func::Expected => self.expected_weighted(z, s, g),
         }
     }
 
     /// The Hessian of −ln L with respect to θ at z = [θ | operands | data], row-major into `h`
     /// (P·P values). [`Self::nll`] with a gradient must have run on the same z and scratch.
+    ///
+    /// Channel by channel, with r_b = 1 − n_b/ν_b and w_b = n_b/ν_b²:
+    /// H = Σ_b [w_b ∇ν_b ∇ν_bᵀ + r_b ∇²ν_b] + the constraints' diagonal. Each sample's
+    /// derivatives are computed instance by instance over its bins; the first derivatives of
+    /// the channel's samples are merged by parameter before the outer product, so its cost is
+    /// the number of (parameter pair, bin) entries that are nonzero.
     pub fn hessian(&self, z: &[f64], s: &Scratch<f64>, h: &mut [f64], work: &mut HessianWork) {
         let p = self.params();
         h.iter_mut().for_each(|v| *v = 0.0);
@@ -499,8 +552,8 @@ impl Likelihood {
                     [second_order(z[inst.param], |x| normsys(code.0, x, Dual::cst(hi), Dual::cst(lo)))[2], 0.0, 0.0]
                 }
                 ModifierType::HistoSys => {
-                    let c = |k: usize| second_order(z[inst.param], |x| histosys_coefficients(code.1, x)[k])[2];
-                    [c(0), c(1), c(2)]
+                    let alpha = Dual::<Dual<f64>>::seed(z[inst.param], &[1.0, 1.0]);
+                    histosys_coefficients(code.1, alpha).map(|c| c.b.b)
                 }
                 ModifierType::NormFactor
                 | ModifierType::Lumi
@@ -509,32 +562,49 @@ impl Likelihood {
                 | ModifierType::StatError => [0.0; 3],
             };
         }
-        let channels = &self.structure.channels;
         let mut first_sample = 0;
-        for channel in channels {
+        for channel in &self.structure.channels {
+            let bins = channel.bins;
             let samples = &self.samples[first_sample..first_sample + channel.samples.len()];
             first_sample += channel.samples.len();
             let Some(main) = samples.first().map(|s| s.main) else { continue };
-            for b in 0..channel.bins {
+            for b in 0..bins {
                 let (nu, n) = (s.nu[main + b], data[main + b]);
-                let r = if nu > 0.0 { 1.0 - n / nu } else { 1.0 };
-                let w = if nu > 0.0 { n / (nu * nu) } else { 0.0 };
-                work.touched.clear();
-                for sample in samples {
-                    self.sample_bin_derivatives(z, s, sample, b, r, h, work);
-                }
-                // (n/ν²) ∇ν ∇νᵀ over the parameters that touch this bin.
-                if w != 0.0 {
-                    for &i in &work.touched {
-                        let gi = work.grad[i] * w;
-                        for &j in &work.touched {
-                            h[i * p + j] += gi * work.grad[j];
+                work.r[b] = if nu > 0.0 { 1.0 - n / nu } else { 1.0 };
+                work.w[b] = if nu > 0.0 { n / (nu * nu) } else { 0.0 };
+            }
+            work.merged.clear();
+            for sample in samples {
+                self.sample_derivatives(z, s, sample, h, work);
+            }
+            // Σ_b w_b ∇ν_b ∇ν_bᵀ over the merged first derivatives.
+            let merged = &work.merged;
+            let n = merged.entries.len();
+            for e in 0..n {
+                let (pe, per_bin_e) = merged.entries[e];
+                let de = &merged.values[e * bins..(e + 1) * bins];
+                for f in e..n {
+                    let (pf, per_bin_f) = merged.entries[f];
+                    let df = &merged.values[f * bins..(f + 1) * bins];
+                    let at = |q: usize, per_bin: bool, b: usize| q + if per_bin { b } else { 0 };
+                    if !per_bin_e && !per_bin_f {
+                        let v: f64 = (0..bins).map(|b| work.w[b] * de[b] * df[b]).sum();
+                        if e == f {
+                            h[pe * p + pe] += v;
+                        } else {
+                            add_pair(h, p, pe, pf, v);
+                        }
+                    } else {
+                        for b in 0..bins {
+                            let (qe, qf) = (at(pe, per_bin_e, b), at(pf, per_bin_f, b));
+                            let v = work.w[b] * de[b] * df[b];
+                            if e == f {
+                                h[qe * p + qe] += v;
+                            } else {
+                                add_pair(h, p, qe, qf, v);
+                            }
                         }
                     }
-                }
-                for &i in &work.touched {
-                    work.grad[i] = 0.0;
-                    work.seen[i] = false;
                 }
             }
         }
@@ -560,127 +630,162 @@ impl Likelihood {
         }
     }
 
-    /// One sample's contribution to bin b: its first derivatives go into the bin's gradient
-    /// accumulator, its second derivatives times r = 1 − n/ν straight into the Hessian.
-    #[allow(clippy::too_many_arguments)]
-    fn sample_bin_derivatives(
+    /// One sample's part of the Hessian: its second derivatives times r straight into `h`, its
+    /// first derivatives into the channel's merged entries.
+    fn sample_derivatives(
         &self,
         z: &[f64],
         s: &Scratch<f64>,
         sample: &super::structure::SampleIndex,
-        b: usize,
-        r: f64,
         h: &mut [f64],
         work: &mut HessianWork,
     ) {
         let p = self.params();
-        let slot = sample.slot + b;
-        let (f, a) = (s.f[slot], s.a[slot]);
-        let nominal = z[self.offsets[sample.nominal] + b];
-        // Local derivatives: (parameter, ∂ν/∂θ, ∂²ν/∂θ² of this instance alone, other factors).
-        work.local.clear();
+        let (bins, slot) = (sample.bins, sample.slot);
+        let (f, a) = (&s.f[slot..slot + bins], &s.a[slot..slot + bins]);
         let mult = sample.multiplicative.clone();
-        let m = mult.len();
-        work.kappa.clear();
+        // E_k[b] = ∂F/∂κ_k at bin b, for the sample's multiplicative instances.
+        work.others.clear();
         for i in mult.clone() {
+            for b in 0..bins {
+                let e = self.others(z, &s.kappa, &mult, i, b, f[b]);
+                work.others.push(e);
+            }
+        }
+        // The parameter of instance i at bin b, and its first and second derivative factors.
+        let param = |i: usize, b: usize| {
             let inst = &self.instances[i];
-            let (q, kappa, d1) = if inst.ty.per_bin() {
-                (inst.param + b, z[inst.param + b], 1.0)
-            } else {
-                (inst.param, s.kappa[i], s.dkappa[i])
-            };
-            work.kappa.push(kappa);
-            work.local.push(Local { param: q, d1, d2: work.second[i][0] });
-        }
-        // Products of all factors but one (prefix·suffix), and but two (a running middle).
-        work.prefix.clear();
-        work.prefix.push(1.0);
-        for k in 0..m {
-            let v = work.prefix[k] * work.kappa[k];
-            work.prefix.push(v);
-        }
-        work.suffix.clear();
-        work.suffix.resize(m + 1, 1.0);
-        for k in (0..m).rev() {
-            work.suffix[k] = work.suffix[k + 1] * work.kappa[k];
-        }
-        let add = |q: usize, v: f64, work: &mut HessianWork| {
-            if !work.seen[q] {
-                work.seen[q] = true;
-                work.touched.push(q);
-            }
-            work.grad[q] += v;
+            inst.param + if inst.per_bin { b } else { 0 }
         };
-        for k in 0..m {
-            let others = work.prefix[k] * work.suffix[k + 1];
-            let Local { param: q, d1, d2 } = work.local[k];
-            add(q, a * d1 * others, work);
-            // ∂²ν/∂θ_m² = A κ_m'' Π_{others}
-            if d2 != 0.0 {
-                h[q * p + q] += r * a * d2 * others;
+        let d1 = |i: usize| if self.instances[i].per_bin { 1.0 } else { s.dkappa[i] };
+        for (k, i) in mult.clone().enumerate() {
+            let ek = &work.others[k * bins..(k + 1) * bins];
+            let (dk, d2k) = (d1(i), work.second[i][0]);
+            // ∂ν/∂θ_k = A κ_k' E_k; ∂²ν/∂θ_k² = A κ_k'' E_k.
+            for b in 0..bins {
+                work.derivative[b] = a[b] * dk * ek[b];
             }
-            let mut middle = 1.0;
-            for l in k + 1..m {
-                // ∂²ν/∂θ_m∂θ_l = A κ_m' κ_l' Π_{all but m, l}
-                let v = r * a * d1 * work.local[l].d1 * work.prefix[k] * middle * work.suffix[l + 1];
-                let ql = work.local[l].param;
-                h[q * p + ql] += v;
-                h[ql * p + q] += v;
-                middle *= work.kappa[l];
+            work.merged.add(self.instances[i].param, self.instances[i].per_bin, &work.derivative[..bins]);
+            if d2k != 0.0 {
+                for b in 0..bins {
+                    let q = param(i, b);
+                    h[q * p + q] += work.r[b] * a[b] * d2k * ek[b];
+                }
+            }
+            // ∂²ν/∂θ_k∂θ_l = A κ_k' κ_l' Π_{all but k, l}.
+            for j in mult.clone().skip(k + 1) {
+                let dl = d1(j);
+                for b in 0..bins {
+                    let kl = self.kappa_at(z, &s.kappa, j, b);
+                    let both = if kl != 0.0 {
+                        ek[b] / kl
+                    } else {
+                        mult.clone().filter(|&x| x != i && x != j).map(|x| self.kappa_at(z, &s.kappa, x, b)).product()
+                    };
+                    add_pair(h, p, param(i, b), param(j, b), work.r[b] * a[b] * dk * dl * both);
+                }
             }
         }
+        let nominal = &z[self.offsets[sample.nominal]..];
         for i in sample.additive.clone() {
             let inst = &self.instances[i];
-            let (hi, lo) = (z[self.offsets[inst.data[HI]] + b], z[self.offsets[inst.data[LO]] + b]);
+            let (hi, lo) = (&z[self.offsets[inst.data[HI]]..], &z[self.offsets[inst.data[LO]]..]);
             let [dh, dl, dn] = s.dcoef[i];
             let [sh, sl, sn] = work.second[i];
-            let d1 = dh * hi + dl * lo + dn * nominal;
-            let d2 = sh * hi + sl * lo + sn * nominal;
             let q = inst.param;
-            add(q, f * d1, work);
-            // ∂²ν/∂α² = F Δ''; ∂²ν/∂α∂θ_m = κ_m' Π_{others} Δ'.
-            h[q * p + q] += r * f * d2;
-            for k in 0..m {
-                let v = r * work.local[k].d1 * work.prefix[k] * work.suffix[k + 1] * d1;
-                let qm = work.local[k].param;
-                h[q * p + qm] += v;
-                h[qm * p + q] += v;
+            let mut curvature = 0.0;
+            for b in 0..bins {
+                let delta1 = dh * hi[b] + dl * lo[b] + dn * nominal[b];
+                curvature += work.r[b] * f[b] * (sh * hi[b] + sl * lo[b] + sn * nominal[b]);
+                work.derivative[b] = f[b] * delta1;
+                work.delta[b] = delta1;
             }
+            // ∂²ν/∂α² = F Δ''; ∂²ν/∂α∂θ_k = κ_k' E_k Δ'.
+            h[q * p + q] += curvature;
+            for (k, j) in mult.clone().enumerate() {
+                let ek = &work.others[k * bins..(k + 1) * bins];
+                let dk = d1(j);
+                if self.instances[j].per_bin {
+                    for b in 0..bins {
+                        add_pair(h, p, q, param(j, b), work.r[b] * dk * ek[b] * work.delta[b]);
+                    }
+                } else {
+                    let v: f64 = (0..bins).map(|b| work.r[b] * dk * ek[b] * work.delta[b]).sum();
+                    add_pair(h, p, q, self.instances[j].param, v);
+                }
+            }
+            work.merged.add(q, false, &work.derivative[..bins]);
         }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Local {
-    param: usize,
-    d1: f64,
-    d2: f64,
+/// Adds v at (i, j) and at (j, i) of the P×P matrix `h`: the mixed derivative of two
+/// different modifier instances, which lands twice on the diagonal when both are driven by the
+/// same parameter (∂²f(θ, θ)/∂θ² has 2 f₁₂).
+#[inline]
+fn add_pair(h: &mut [f64], p: usize, i: usize, j: usize, v: f64) {
+    h[i * p + j] += v;
+    h[j * p + i] += v;
+}
+
+/// The first derivatives ∂ν_b/∂θ of a channel, one entry per first parameter (flagged when the
+/// parameter is per-bin), each with a value per bin.
+#[derive(Clone, Debug)]
+struct Merged {
+    entries: Vec<(usize, bool)>,
+    values: Vec<f64>,
+    /// The entry of a parameter, or `usize::MAX`.
+    entry_of: Vec<usize>,
+}
+
+impl Merged {
+    /// Adds `derivative` (one value per bin) to the entry of `param`, creating it on first use.
+    fn add(&mut self, param: usize, per_bin: bool, derivative: &[f64]) {
+        let bins = derivative.len();
+        match self.entry_of[param] {
+            usize::MAX => {
+                self.entry_of[param] = self.entries.len();
+                self.entries.push((param, per_bin));
+                self.values.extend_from_slice(derivative);
+            }
+            e => self.values[e * bins..(e + 1) * bins].iter_mut().zip(derivative).for_each(|(v, d)| *v += d),
+        }
+    }
+
+    fn clear(&mut self) {
+        for &(q, _) in &self.entries {
+            self.entry_of[q] = usize::MAX;
+        }
+        self.entries.clear();
+        self.values.clear();
+    }
 }
 
 /// Buffers of the Hessian pass.
 #[derive(Clone, Debug)]
 pub struct HessianWork {
     second: Vec<[f64; 3]>,
-    grad: Vec<f64>,
-    seen: Vec<bool>,
-    touched: Vec<usize>,
-    local: Vec<Local>,
-    kappa: Vec<f64>,
-    prefix: Vec<f64>,
-    suffix: Vec<f64>,
+    /// Per bin of the channel at hand: r = 1 − n/ν and w = n/ν².
+    r: Vec<f64>,
+    w: Vec<f64>,
+    merged: Merged,
+    /// Per multiplicative instance of the sample at hand and bin: Π of the other factors.
+    others: Vec<f64>,
+    derivative: Vec<f64>,
+    delta: Vec<f64>,
 }
 
 impl HessianWork {
     pub fn new(lik: &Likelihood) -> Self {
+        let bins = lik.max_bins;
         HessianWork {
             second: vec![[0.0; 3]; lik.instances.len()],
-            grad: vec![0.0; lik.params()],
-            seen: vec![false; lik.params()],
-            touched: Vec::new(),
-            local: Vec::new(),
-            kappa: Vec::new(),
-            prefix: Vec::new(),
-            suffix: Vec::new(),
+            r: vec![0.0; bins],
+            w: vec![0.0; bins],
+            merged: Merged { entries: Vec::new(), values: Vec::new(), entry_of: vec![usize::MAX; lik.params()] },
+            others: Vec::new(),
+            derivative: vec![0.0; bins],
+            delta: vec![0.0; bins],
         }
     }
 }

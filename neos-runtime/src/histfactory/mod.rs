@@ -11,7 +11,9 @@
 //! the per-bin γ blocks first and whose restarts visit the other side of every parameter that
 //! can make the likelihood bimodal.
 //!
-//! [`evaluate`] is the single entry point of the IR's HistFactory nodes ([`Node`]).
+//! [`Engine::evaluate`] is the single entry point of the IR's HistFactory nodes ([`Node`]);
+//! an engine keeps its buffers from call to call, so that generated code allocates nothing
+//! per evaluation.
 
 mod interp;
 mod jet;
@@ -22,12 +24,14 @@ mod scalar;
 mod structure;
 
 pub use interp::{histosys_coefficients, normsys};
-pub use jet::{hessian_vjp, jet, MAX_ORDER};
+pub use jet::{hessian_vjp, jet, JetBuffers, Jets, MAX_ORDER};
 pub use likelihood::{Func, HessianWork, Scratch};
 pub use modifier::{Constraint, Effect, Field, FieldShape, HistoSysCode, ModifierType, NormSysCode, HI, LO};
-pub use objective::{fit, NllObjective};
+pub use objective::{fit, FitBuffers, NllObjective};
 pub use scalar::{second_order, Dual, Scalar};
 pub use structure::{ChannelDesc, ConstraintDesc, Instance, Likelihood, SampleDesc, Structure};
+
+use std::sync::Arc;
 
 use crate::fit::FitPlan;
 
@@ -67,82 +71,142 @@ impl Node {
         }
     }
 
-    /// The lengths of the node's inputs and of its output.
-    pub fn shapes(&self, lik: &Likelihood) -> (Vec<usize>, usize) {
-        let p = lik.params();
-        let mut inputs = vec![p];
-        inputs.extend_from_slice(lik.operands());
+    /// The length of input `k` of the node, for a model of `p` parameters, `data` data values
+    /// and flat inputs z of length `z`; `None` past its last input.
+    fn input_len(&self, lik: &Likelihood, k: usize) -> Option<usize> {
+        let (p, ops) = (lik.params(), lik.operands());
+        let data = lik.n_main() + lik.n_aux();
+        let m = ops.len();
+        let extra = match self {
+            Node::Nll | Node::Hessian | Node::Fit(_) => 0,
+            Node::Expected => return (k <= m).then(|| if k == 0 { p } else { ops[k - 1] }),
+            Node::Jet { order, .. } => *order,
+            Node::HessianVjp => 1,
+        };
+        match k {
+            0 => Some(p),
+            k if k <= m => Some(ops[k - 1]),
+            k if k == m + 1 => Some(data),
+            k if k < m + 2 + extra => Some(match self {
+                Node::HessianVjp => p * p,
+                Node::Nll | Node::Hessian | Node::Fit(_) | Node::Expected | Node::Jet { .. } => lik.z_len(data),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The number of inputs and the length of the output.
+    fn arity_and_output(&self, lik: &Likelihood) -> (usize, usize) {
+        let (p, m) = (lik.params(), lik.operands().len());
         let data = lik.n_main() + lik.n_aux();
         match self {
-            Node::Nll => {
-                inputs.push(data);
-                (inputs, 1)
-            }
-            Node::Expected => (inputs, data),
-            Node::Jet { order, .. } => {
-                inputs.push(data);
-                let z = lik.z_len(data);
-                inputs.extend(std::iter::repeat_n(z, *order));
-                (inputs, z)
-            }
-            Node::Hessian => {
-                inputs.push(data);
-                (inputs, p * p)
-            }
-            Node::HessianVjp => {
-                inputs.push(data);
-                inputs.push(p * p);
-                (inputs, lik.z_len(data))
-            }
-            Node::Fit(_) => {
-                inputs.push(data);
-                (inputs, p)
-            }
+            Node::Nll => (m + 2, 1),
+            Node::Expected => (m + 1, data),
+            Node::Jet { order, .. } => (m + 2 + order, lik.z_len(data)),
+            Node::Hessian => (m + 2, p * p),
+            Node::HessianVjp => (m + 3, lik.z_len(data)),
+            Node::Fit(_) => (m + 2, p),
         }
+    }
+
+    /// The lengths of the node's inputs and of its output.
+    pub fn shapes(&self, lik: &Likelihood) -> (Vec<usize>, usize) {
+        let (n, out) = self.arity_and_output(lik);
+        ((0..n).filter_map(|k| self.input_len(lik, k)).collect(), out)
     }
 }
 
-/// Computes `node` of `lik` from its inputs into `out`, checking every length.
-pub fn evaluate(lik: &Likelihood, node: &Node, inputs: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
-    let (lens, out_len) = node.shapes(lik);
-    if inputs.len() != lens.len() {
-        return Err(format!("{}: expected {} inputs, found {}", node.name(), lens.len(), inputs.len()));
+/// A likelihood with the buffers its evaluations reuse: generated code keeps one per model.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    lik: Arc<Likelihood>,
+    fit: FitBuffers,
+    jets: Jets,
+}
+
+impl Engine {
+    pub fn new(lik: Arc<Likelihood>) -> Self {
+        Engine { fit: FitBuffers::new(&lik), jets: Jets::default(), lik }
     }
-    for (k, (x, n)) in inputs.iter().zip(&lens).enumerate() {
-        if x.len() != *n {
-            return Err(format!("{}: input {k}: expected {n} values, found {}", node.name(), x.len()));
+
+    /// An engine for a model encoded by [`Likelihood::encode`].
+    pub fn decode(ints: &[usize], floats: &[f64]) -> Result<Self, String> {
+        Ok(Engine::new(Arc::new(Likelihood::decode(ints, floats)?)))
+    }
+
+    pub fn likelihood(&self) -> &Likelihood {
+        &self.lik
+    }
+
+    /// Copies the inputs that make up z into the engine's buffer; returns its length.
+    fn load(&mut self, parts: &[&[f64]]) -> usize {
+        let mut at = 0;
+        for part in parts {
+            self.fit.z[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
         }
+        at
     }
-    if out.len() != out_len {
-        return Err(format!("{}: expected an output of {out_len} values, found {}", node.name(), out.len()));
-    }
-    let m = lik.operands().len();
-    let z = |parts: &[&[f64]]| -> Vec<f64> { parts.iter().flat_map(|x| x.iter().copied()).collect() };
-    match node {
-        Node::Nll => {
-            let z = z(&inputs[..m + 2]);
-            out[0] = lik.nll(&z, &mut Scratch::new(lik), None, None);
+
+    /// Computes `node` from its inputs into `out`, checking every length; a NaN in the result
+    /// is an error that says which node gave it.
+    pub fn evaluate(&mut self, node: &Node, inputs: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
+        let lik = &*self.lik;
+        let (arity, out_len) = node.arity_and_output(lik);
+        if inputs.len() != arity {
+            return Err(format!("{}: expected {arity} inputs, found {}", node.name(), inputs.len()));
         }
-        Node::Expected => lik.expected(&z(inputs), &mut Scratch::new(lik), out),
-        Node::Jet { func, .. } => jet(lik, *func, &z(&inputs[..m + 2]), &inputs[m + 2..], out)?,
-        Node::Hessian => {
-            let z = z(inputs);
-            let mut scratch = Scratch::new(lik);
-            let mut grad = vec![0.0; z.len()];
-            lik.nll(&z, &mut scratch, None, Some((&mut grad, false)));
-            lik.hessian(&z, &scratch, out, &mut HessianWork::new(lik));
+        for (k, x) in inputs.iter().enumerate() {
+            let n = node.input_len(lik, k).unwrap_or(0);
+            if x.len() != n {
+                return Err(format!("{}: input {k}: expected {n} values, found {}", node.name(), x.len()));
+            }
         }
-        Node::HessianVjp => hessian_vjp(lik, &z(&inputs[..m + 2]), inputs[m + 2], out)?,
-        Node::Fit(plan) => {
-            let r = fit(lik, inputs[0], &inputs[1..m + 1], inputs[m + 1], plan)?;
-            out.copy_from_slice(&r.x);
+        if out.len() != out_len {
+            return Err(format!("{}: expected an output of {out_len} values, found {}", node.name(), out.len()));
         }
+        let m = lik.operands().len();
+        match node {
+            Node::Nll => {
+                let n = self.load(inputs);
+                let f = &mut self.fit;
+                out[0] = self.lik.nll(&f.z[..n], &mut f.scratch, None, None);
+            }
+            Node::Expected => {
+                let n = self.load(inputs);
+                self.lik.expected(&self.fit.z[..n], &mut self.fit.scratch, out);
+            }
+            Node::Jet { func, .. } => {
+                let n = self.load(&inputs[..m + 2]);
+                self.jets.jet(&self.lik, *func, &self.fit.z[..n], &inputs[m + 2..], out)?;
+            }
+            Node::Hessian => {
+                let n = self.load(inputs);
+                let f = &mut self.fit;
+                self.lik.nll(&f.z[..n], &mut f.scratch, None, Some((&mut f.grad[..n], false)));
+                self.lik.hessian(&f.z[..n], &f.scratch, out, &mut f.work);
+            }
+            Node::HessianVjp => {
+                let n = self.load(&inputs[..m + 2]);
+                hessian_vjp(&self.lik, &mut self.jets, &self.fit.z[..n], inputs[m + 2], out)?;
+            }
+            Node::Fit(plan) => {
+                let r = fit(&self.lik, &mut self.fit, inputs[0], &inputs[1..m + 1], inputs[m + 1], plan)?;
+                out.copy_from_slice(&r.x);
+            }
+        }
+        if let Some(i) = out.iter().position(|v| v.is_nan()) {
+            return Err(format!(
+                "{}: expected finite results, found NaN at index {i} (the inputs give no valid likelihood there)",
+                node.name()
+            ));
+        }
+        Ok(())
     }
-    if let Some(i) = out.iter().position(|v| v.is_nan()) {
-        return Err(format!(
-            "{}: expected finite results, found NaN at index {i} (the inputs give no valid likelihood there)",
-            node.name()
-        ));
-    }
-    Ok(())
+}
+
+/// Computes `node` of `lik` from its inputs into `out` with buffers of its own (see
+/// [`Engine::evaluate`]).
+pub fn evaluate(lik: &Arc<Likelihood>, node: &Node, inputs: &[&[f64]], out: &mut [f64]) -> Result<(), String> {
+    Engine::new(lik.clone()).evaluate(node, inputs, out)
 }

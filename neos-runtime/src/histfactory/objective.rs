@@ -9,26 +9,33 @@ use super::scalar::Dual;
 use super::structure::Likelihood;
 use crate::fit::{minimize_planned, FitPlan, FitResult, Objective};
 
-/// −ln L(θ | operands, data) as a function of θ alone.
-#[derive(Debug)]
-pub struct NllObjective<'a> {
-    lik: &'a Likelihood,
+/// The buffers of likelihood evaluations in `f64`: the flat input, the gradient, the
+/// scratch of the passes. Kept from call to call by an [`super::Engine`], so that fits
+/// allocate nothing per evaluation.
+#[derive(Clone, Debug)]
+pub struct FitBuffers {
     /// [θ | operands | data]; θ is overwritten at each evaluation.
-    z: Vec<f64>,
-    constant: f64,
-    scratch: Scratch<f64>,
-    work: HessianWork,
-    grad: Vec<f64>,
+    pub(crate) z: Vec<f64>,
+    pub(crate) grad: Vec<f64>,
+    pub(crate) scratch: Scratch<f64>,
+    pub(crate) work: HessianWork,
 }
 
-impl<'a> NllObjective<'a> {
-    /// The objective for the given operands and data (main bins then auxiliary).
-    pub fn new(lik: &'a Likelihood, operands: &[&[f64]], data: &[f64]) -> Result<Self, String> {
-        let mut z = vec![0.0; lik.params()];
+impl FitBuffers {
+    pub fn new(lik: &Likelihood) -> Self {
+        let n = lik.z_len(lik.n_main() + lik.n_aux());
+        FitBuffers { z: vec![0.0; n], grad: vec![0.0; n], scratch: Scratch::new(lik), work: HessianWork::new(lik) }
+    }
+
+    /// Writes θ, the operands and the data into z, checking their lengths.
+    pub(crate) fn load(
+        &mut self,
+        lik: &Likelihood,
+        theta: &[f64],
+        operands: &[&[f64]],
+        data: &[f64],
+    ) -> Result<(), String> {
         lik.check_operands(operands)?;
-        for x in operands {
-            z.extend_from_slice(x);
-        }
         let n = lik.n_main() + lik.n_aux();
         if data.len() != n {
             return Err(format!(
@@ -38,16 +45,50 @@ impl<'a> NllObjective<'a> {
                 data.len()
             ));
         }
-        z.extend_from_slice(data);
+        if theta.len() != lik.params() {
+            return Err(format!("expected {} parameters, found {}", lik.params(), theta.len()));
+        }
+        let mut at = 0;
+        for part in std::iter::once(theta).chain(operands.iter().copied()).chain(std::iter::once(data)) {
+            self.z[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    }
+}
+
+/// −ln L(θ | operands, data) as a function of θ alone.
+#[derive(Debug)]
+pub struct NllObjective<'a> {
+    lik: &'a Likelihood,
+    buffers: &'a mut FitBuffers,
+    constant: f64,
+}
+
+impl<'a> NllObjective<'a> {
+    /// The objective for the given operands and data (main bins then auxiliary), evaluated in
+    /// `buffers`.
+    pub fn new(
+        lik: &'a Likelihood,
+        buffers: &'a mut FitBuffers,
+        operands: &[&[f64]],
+        data: &[f64],
+    ) -> Result<Self, String> {
+        let theta = vec![0.0; lik.params()];
+        buffers.load(lik, &theta, operands, data)?;
         let constant = lik.data_constant(data);
-        Ok(NllObjective {
-            lik,
-            grad: vec![0.0; z.len()],
-            z,
-            constant,
-            scratch: Scratch::new(lik),
-            work: HessianWork::new(lik),
-        })
+        // The histograms stay as they are during the fit, and so do the constraints' widths.
+        buffers.scratch.widths_fixed = false;
+        lik.widths(&buffers.z, &mut buffers.scratch);
+        buffers.scratch.widths_fixed = true;
+        Ok(NllObjective { lik, buffers, constant })
+    }
+}
+
+impl Drop for NllObjective<'_> {
+    /// The buffers go back to serving any histograms.
+    fn drop(&mut self) {
+        self.buffers.scratch.widths_fixed = false;
     }
 }
 
@@ -58,17 +99,19 @@ impl Objective for NllObjective<'_> {
 
     fn evaluate(&mut self, x: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Result<f64, String> {
         let p = self.lik.params();
-        self.z[..p].copy_from_slice(x);
-        let v = self.lik.nll(&self.z, &mut self.scratch, Some(self.constant), Some((&mut self.grad, false)));
-        grad.copy_from_slice(&self.grad[..p]);
-        self.lik.hessian(&self.z, &self.scratch, hess, &mut self.work);
+        let b = &mut *self.buffers;
+        b.z[..p].copy_from_slice(x);
+        let v = self.lik.nll(&b.z, &mut b.scratch, Some(self.constant), Some((&mut b.grad, false)));
+        grad.copy_from_slice(&b.grad[..p]);
+        self.lik.hessian(&b.z, &b.scratch, hess, &mut b.work);
         Ok(v)
     }
 
     fn value(&mut self, x: &[f64]) -> Result<f64, String> {
         let p = self.lik.params();
-        self.z[..p].copy_from_slice(x);
-        Ok(self.lik.nll(&self.z, &mut self.scratch, Some(self.constant), None))
+        let b = &mut *self.buffers;
+        b.z[..p].copy_from_slice(x);
+        Ok(self.lik.nll(&b.z, &mut b.scratch, Some(self.constant), None))
     }
 
     fn blocks(&self) -> &[Vec<usize>] {
@@ -76,7 +119,7 @@ impl Objective for NllObjective<'_> {
     }
 
     fn multimodal(&mut self) -> Option<Vec<usize>> {
-        Some(self.lik.multimodal(&self.z))
+        Some(self.lik.multimodal(&self.buffers.z))
     }
 }
 
@@ -107,63 +150,81 @@ impl Likelihood {
     /// the operands.
     pub fn multimodal(&self, z: &[f64]) -> Vec<usize> {
         let code = (self.structure.normsys_code, self.structure.histosys_code);
-        // Per (parameter, main bin): ∂ν_b/∂α at each grid point, and the size of the terms.
-        let mut slopes: std::collections::BTreeMap<(usize, usize), ([f64; SLOPE_GRID.len()], f64)> = Default::default();
+        // Per (parameter, main bin) and instance: ∂ν_b/∂α at each grid point, and the size of
+        // the terms; summed over the instances of one (parameter, bin) below.
+        let mut slopes: Vec<((usize, usize), [f64; SLOPE_GRID.len()], f64)> = Vec::new();
         for sample in &self.samples {
             let nominal = &z[self.offsets[sample.nominal]..];
             for i in sample.multiplicative.clone().chain(sample.additive.clone()) {
                 let inst = &self.instances[i];
-                let per_grid: [f64; SLOPE_GRID.len()] = match inst.ty {
+                match inst.ty {
                     ModifierType::NormSys => {
                         let (hi, lo) = (z[self.offsets[inst.data[HI]]], z[self.offsets[inst.data[LO]]]);
-                        SLOPE_GRID.map(|alpha| normsys(code.0, Dual::var(alpha), Dual::lift(hi), Dual::lift(lo)).b)
+                        let per_grid =
+                            SLOPE_GRID.map(|alpha| normsys(code.0, Dual::var(alpha), Dual::lift(hi), Dual::lift(lo)).b);
+                        for b in 0..sample.bins {
+                            slopes.push((
+                                (inst.param, sample.main + b),
+                                per_grid.map(|s| s * nominal[b]),
+                                nominal[b].abs(),
+                            ));
+                        }
                     }
-                    ModifierType::HistoSys => [0.0; SLOPE_GRID.len()],
+                    ModifierType::HistoSys => {
+                        let per_grid =
+                            SLOPE_GRID.map(|alpha| histosys_coefficients(code.1, Dual::var(alpha)).map(|d| d.b));
+                        let (hi, lo) = (&z[self.offsets[inst.data[HI]]..], &z[self.offsets[inst.data[LO]]..]);
+                        for b in 0..sample.bins {
+                            let slope = per_grid.map(|[dh, dl, dn]| dh * hi[b] + dl * lo[b] + dn * nominal[b]);
+                            slopes.push((
+                                (inst.param, sample.main + b),
+                                slope,
+                                hi[b].abs() + lo[b].abs() + nominal[b].abs(),
+                            ));
+                        }
+                    }
                     ModifierType::NormFactor
                     | ModifierType::Lumi
                     | ModifierType::ShapeFactor
                     | ModifierType::ShapeSys
-                    | ModifierType::StatError => continue,
-                };
-                for b in 0..sample.bins {
-                    let entry = slopes.entry((inst.param, sample.main + b)).or_insert(([0.0; SLOPE_GRID.len()], 0.0));
-                    if inst.ty == ModifierType::HistoSys {
-                        let (hi, lo) = (z[self.offsets[inst.data[HI]] + b], z[self.offsets[inst.data[LO]] + b]);
-                        for (k, alpha) in SLOPE_GRID.iter().enumerate() {
-                            let [dh, dl, dn] = histosys_coefficients(code.1, Dual::var(*alpha)).map(|d| d.b);
-                            entry.0[k] += dh * hi + dl * lo + dn * nominal[b];
-                        }
-                        entry.1 += hi.abs() + lo.abs() + nominal[b].abs();
-                    } else {
-                        for (k, slope) in per_grid.iter().enumerate() {
-                            entry.0[k] += slope * nominal[b];
-                        }
-                        entry.1 += nominal[b].abs();
-                    }
+                    | ModifierType::StatError => {}
                 }
             }
         }
-        let mut out: Vec<usize> = slopes
+        slopes.sort_by_key(|(key, _, _)| *key);
+        let mut merged: Vec<((usize, usize), [f64; SLOPE_GRID.len()], f64)> = Vec::with_capacity(slopes.len());
+        for (key, s, scale) in slopes {
+            match merged.last_mut() {
+                Some((k, acc, total)) if *k == key => {
+                    acc.iter_mut().zip(s).for_each(|(a, v)| *a += v);
+                    *total += scale;
+                }
+                _ => merged.push((key, s, scale)),
+            }
+        }
+        let mut out: Vec<usize> = merged
             .into_iter()
-            .filter(|(_, (s, scale))| {
+            .filter(|(_, s, scale)| {
                 let tiny = 1e-12 * scale;
                 s.iter().any(|v| *v > tiny) && s.iter().any(|v| *v < -tiny)
             })
-            .map(|((q, _), _)| q)
+            .map(|((q, _), _, _)| q)
             .collect();
         out.dedup();
         out
     }
 }
 
-/// Minimises −ln L over θ from `init` with the plan's bounds, fixed parameters and restarts.
+/// Minimises −ln L over θ from `init` with the plan's bounds, fixed parameters and restarts,
+/// evaluating in `buffers`.
 pub fn fit(
     lik: &Likelihood,
+    buffers: &mut FitBuffers,
     init: &[f64],
     operands: &[&[f64]],
     data: &[f64],
     plan: &FitPlan,
 ) -> Result<FitResult, String> {
-    let mut objective = NllObjective::new(lik, operands, data)?;
+    let mut objective = NllObjective::new(lik, buffers, operands, data)?;
     minimize_planned(&mut objective, init, plan)
 }

@@ -83,6 +83,8 @@ pub(crate) struct FlatInstance {
     pub ty: ModifierType,
     pub param: usize,
     pub data: [usize; 2],
+    /// One parameter per bin (θ[param + b] acts on bin b) rather than one for all bins.
+    pub per_bin: bool,
 }
 
 /// The structure with the indices evaluation needs, checked.
@@ -101,8 +103,8 @@ pub struct Likelihood {
     /// Sets of per-bin parameters that the Hessian couples only among themselves and with the
     /// remaining ("global") parameters: the blocks a Newton solve eliminates first.
     pub(crate) blocks: Vec<Vec<usize>>,
-    /// The most multiplicative instances any sample has.
-    pub(crate) max_multiplicative: usize,
+    /// The most bins any channel has.
+    pub(crate) max_bins: usize,
 }
 
 impl Likelihood {
@@ -121,7 +123,6 @@ impl Likelihood {
         let mut samples = Vec::new();
         let mut instances = Vec::new();
         let (mut main, mut slot) = (0, 0);
-        let mut max_multiplicative = 0;
         for (c, channel) in structure.channels.iter().enumerate() {
             let bins = channel.bins;
             if bins == 0 {
@@ -159,14 +160,13 @@ impl Likelihood {
                     }
                     let mut data = [usize::MAX; 2];
                     data[..inst.data.len()].copy_from_slice(&inst.data);
-                    let flat = FlatInstance { ty: inst.ty, param: inst.param, data };
+                    let flat = FlatInstance { ty: inst.ty, param: inst.param, data, per_bin: inst.ty.per_bin() };
                     match inst.ty.effect() {
                         Effect::Multiplicative => instances.push(flat),
                         Effect::Additive => additive.push(flat),
                     }
                 }
                 let mid = instances.len();
-                max_multiplicative = max_multiplicative.max(mid - start);
                 instances.extend(additive);
                 samples.push(SampleIndex {
                     main,
@@ -212,17 +212,8 @@ impl Likelihood {
             offset += len;
         }
         let blocks = blocks(&structure, &samples, &instances);
-        Ok(Likelihood {
-            structure,
-            samples,
-            instances,
-            offsets,
-            n_main: main,
-            n_aux,
-            slots: slot,
-            blocks,
-            max_multiplicative,
-        })
+        let max_bins = structure.channels.iter().map(|c| c.bins).max().unwrap_or(0);
+        Ok(Likelihood { structure, samples, instances, offsets, n_main: main, n_aux, slots: slot, blocks, max_bins })
     }
 
     pub fn structure(&self) -> &Structure {

@@ -109,6 +109,17 @@ macro_rules! cls_bench {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs = arg("--runs", 15)?;
     let events = arg("--events", 8000)?;
+    // `--network 0` runs the statistics benchmarks alone.
+    let network = arg("--network", 1)?;
+    if network != 0 {
+        paper_network(runs, events);
+    }
+    cls_bench!(cls_4bin, runs, "fits restarted where the likelihood may be bimodal");
+    cls_bench!(cls_4bin_single, runs, "one start per fit");
+    Ok(())
+}
+
+fn paper_network(runs: usize, events: usize) {
     println!("paper network 2 → 1024 → 1024 → 1, {events} events, median of {runs} runs:");
     for (name, (step, forward, gemm, loss)) in [
         ("f32", network!(paper_mlp_f32, f32, sgemm, runs, events)),
@@ -122,8 +133,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             step / gemm
         );
     }
-
-    cls_bench!(cls_4bin, runs, "fits restarted from α = ±1");
-    cls_bench!(cls_4bin_single, runs, "one start per fit");
-    Ok(())
 }
