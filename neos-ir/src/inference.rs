@@ -32,6 +32,20 @@ pub struct Hypotest<'b> {
     pub cls_exp: [Tensor<'b>; 5],
     /// The observed test statistic.
     pub q_obs: Tensor<'b>,
+    /// The test statistic on the background-only Asimov data: (μ/σ_μ)² asymptotically.
+    pub q_asimov: Tensor<'b>,
+}
+
+/// The fits of a hypothesis test that do not depend on the tested μ (see
+/// [`Inference::unconditional`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Unconditional<'b> {
+    /// The free fit to the data.
+    pub free: Tensor<'b>,
+    /// The background-only Asimov data: the expected data at the μ = 0 fit to the data.
+    pub asimov: Tensor<'b>,
+    /// The free fit to the Asimov data.
+    pub asimov_free: Tensor<'b>,
 }
 
 /// The results of a discovery test.
@@ -123,11 +137,29 @@ impl<'b> Inference<'b> {
         self.expected_data(self.init(Some(self.b.scalar(mu, DType::F64))))
     }
 
+    /// The fit with the POI fixed at `mu`, started from `free` (the free fit to the same data)
+    /// with its POI replaced: the minimum is usually a few Newton steps away from there.
+    fn fit_from(&self, data: Tensor<'b>, mu: Tensor<'b>, free: Tensor<'b>) -> Result<Tensor<'b>> {
+        let mut config = FitConfig::new(self.model.suggested_bounds());
+        config.fixed = self.model.suggested_fixed();
+        config.fixed[self.poi] = true;
+        config.restarts = self.restarts;
+        config.tolerance = self.tolerance;
+        let p = self.model.len();
+        let start = self.b.concat(&[free.slice(0, 0..self.poi), mu.reshape([1]), free.slice(0, self.poi + 1..p)], 0);
+        self.model.fit(start, data, &config)
+    }
+
     /// The one-sided q_μ = 2[−ln L(μ, θ̂̂) + ln L(μ̂, θ̂)], zero where μ̂ > μ (pyhf's `qmu`;
     /// with the POI bounded at zero it equals `qmu_tilde`).
     pub fn q_mu(&self, mu: Tensor<'b>, data: Tensor<'b>) -> Result<Tensor<'b>> {
         let free = self.fit(data, None)?;
-        let fixed = self.fit(data, Some(mu))?;
+        self.q_mu_given(mu, data, free)
+    }
+
+    /// q_μ given the free fit `free` to `data`.
+    fn q_mu_given(&self, mu: Tensor<'b>, data: Tensor<'b>, free: Tensor<'b>) -> Result<Tensor<'b>> {
+        let fixed = self.fit_from(data, mu, free)?;
         let q = ((self.nll(fixed, data)? - self.nll(free, data)?) * 2.0).maximum(mu.lit(0.0));
         let mu_hat = free.index(0, self.poi);
         Ok(self.b.select(mu_hat.gt(mu), mu.lit(0.0), q))
@@ -135,18 +167,43 @@ impl<'b> Inference<'b> {
 
     /// q₀ = 2[−ln L(0, θ̂̂) + ln L(μ̂, θ̂)], zero where μ̂ < 0 (pyhf's `q0`).
     pub fn q0(&self, data: Tensor<'b>) -> Result<Tensor<'b>> {
+        self.q0_given(data, self.fit(data, None)?)
+    }
+
+    /// q₀ given the free fit `free` to `data`.
+    fn q0_given(&self, data: Tensor<'b>, free: Tensor<'b>) -> Result<Tensor<'b>> {
         let zero = self.b.scalar(0.0, DType::F64);
-        let free = self.fit(data, None)?;
-        let fixed = self.fit(data, Some(zero))?;
+        let fixed = self.fit_from(data, zero, free)?;
         let q = ((self.nll(fixed, data)? - self.nll(free, data)?) * 2.0).maximum(zero);
         Ok(self.b.select(free.index(0, self.poi).lt(zero), zero, q))
     }
 
+    /// The fits of a hypothesis test that do not depend on the tested μ, to compute once when
+    /// testing many (an upper limit's scan): the free fit to `data`, pyhf's background-only
+    /// Asimov data and the free fit to them.
+    pub fn unconditional(&self, data: Tensor<'b>) -> Result<Unconditional<'b>> {
+        let free = self.fit(data, None)?;
+        let asimov = self.expected_data(self.fit_from(data, self.b.scalar(0.0, DType::F64), free)?)?;
+        let asimov_free = self.fit(asimov, None)?;
+        Ok(Unconditional { free, asimov, asimov_free })
+    }
+
     /// pyhf's `hypotest(mu, data, model, test_stat=…)` with the asymptotic calculator.
     pub fn hypotest(&self, mu: Tensor<'b>, data: Tensor<'b>, stat: TestStat) -> Result<Hypotest<'b>> {
-        let q = self.q_mu(mu, data)?;
-        let asimov = self.asimov(data, 0.0)?;
-        let q_a = self.q_mu(mu, asimov)?;
+        self.hypotest_given(mu, data, &self.unconditional(data)?, stat)
+    }
+
+    /// [`Inference::hypotest`] given the μ-independent fits (which may be inputs bound to
+    /// values computed before).
+    pub fn hypotest_given(
+        &self,
+        mu: Tensor<'b>,
+        data: Tensor<'b>,
+        u: &Unconditional<'b>,
+        stat: TestStat,
+    ) -> Result<Hypotest<'b>> {
+        let q = self.q_mu_given(mu, data, u.free)?;
+        let q_a = self.q_mu_given(mu, u.asimov, u.asimov_free)?;
         let (sq, sq_a) = (safe_sqrt(q), safe_sqrt(q_a));
         // The test statistic in pyhf's shifted space: the s+b distribution is N(−√q_A, 1) and
         // the b-only one N(0, 1).
@@ -157,13 +214,14 @@ impl<'b> Inference<'b> {
         let clsb = (-(t + sq_a)).norm_cdf();
         let clb = (-t).norm_cdf();
         let cls_exp = BAND.map(|n| (-(sq_a + n)).norm_cdf() / mu.lit(-n).norm_cdf());
-        Ok(Hypotest { cls_obs: clsb / clb, clsb_obs: clsb, clb_obs: clb, cls_exp, q_obs: q })
+        Ok(Hypotest { cls_obs: clsb / clb, clsb_obs: clsb, clb_obs: clb, cls_exp, q_obs: q, q_asimov: q_a })
     }
 
     /// Discovery: pyhf's `hypotest(0, data, model, test_stat="q0")`, p₀ and Z = Φ⁻¹(1 − p₀) = √q₀.
     pub fn significance(&self, data: Tensor<'b>) -> Result<Significance<'b>> {
-        let q0 = self.q0(data)?;
-        let asimov = self.asimov(data, 1.0)?;
+        let free = self.fit(data, None)?;
+        let q0 = self.q0_given(data, free)?;
+        let asimov = self.expected_data(self.fit_from(data, self.b.scalar(1.0, DType::F64), free)?)?;
         let q0_a = self.q0(asimov)?;
         let (sq, sq_a) = (safe_sqrt(q0), safe_sqrt(q0_a));
         let p0_exp = BAND.map(|n| (-(sq_a + n)).norm_cdf());
@@ -235,11 +293,48 @@ pub struct UpperLimit {
     pub evaluations: usize,
 }
 
+/// Φ⁻¹(p) for 0 < p < 1, by bisection on Φ to the last bits (it is needed a few times per
+/// limit, not in any inner loop).
+fn norm_ppf(p: f64) -> f64 {
+    let (mut lo, mut hi) = (-40.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if crate::special::norm_cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo <= 1e-15 * mid.abs().max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The upper limits of the asymptotic formulae (Cowan et al. 2011) for a POI estimate μ̂ with
+/// uncertainty σ (from the Asimov test statistic at any μ: σ = μ/√q_A): the expected limit at
+/// band position n solves Φ(−μ/σ − n) = α Φ(−n), so μ = σ(−n − Φ⁻¹(α Φ(−n))); the observed one
+/// solves Φ(−(μ − μ̂)/σ) = α Φ(μ̂/σ) (q_μ = ((μ − μ̂)/σ)²). These start the root finding of
+/// [`upper_limit`]; they are exact when μ̂ is Gaussian with a σ that does not depend on μ.
+pub fn asymptotic_limits(mu_hat: f64, sigma: f64, cl: f64) -> [f64; 6] {
+    let alpha = 1.0 - cl;
+    let expected = BAND.map(|n| sigma * (-n - norm_ppf(alpha * crate::special::norm_cdf(-n))));
+    let observed = mu_hat.max(0.0) + sigma * -norm_ppf(alpha * crate::special::norm_cdf(mu_hat.max(0.0) / sigma));
+    [observed, expected[0], expected[1], expected[2], expected[3], expected[4]]
+}
+
 /// Finds the upper limits (pyhf's `upper_limit`) by root finding rather than interpolating a
-/// scan: a scan over (0, `max_mu`] brackets each crossing of CLs = 1 − `cl`, and the Illinois
-/// variant of regula falsi refines it to a relative 1e−6 in μ. `cls_at(μ)` returns the
-/// observed CLs followed by the five expected ones.
-pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max_mu: f64) -> Result<UpperLimit> {
+/// scan. From a first guess of each limit (`start`, for example [`asymptotic_limits`];
+/// without one, a tenth of `max_mu`), steps of ×1.3 bracket each crossing of CLs = 1 − `cl`
+/// within (0, `max_mu`], and the Illinois variant of regula falsi refines it to a relative 1e−7
+/// in μ. Every hypothesis test gives all six CLs values, and all of them serve every limit's
+/// bracket. `cls_at(μ)` returns the observed CLs followed by the five expected ones.
+pub fn upper_limit(
+    mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>,
+    cl: f64,
+    max_mu: f64,
+    start: Option<[f64; 6]>,
+) -> Result<UpperLimit> {
     if !(cl > 0.0 && cl < 1.0 && max_mu > 0.0) {
         return Err(IrError::Name {
             message: format!(
@@ -248,37 +343,73 @@ pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max
         });
     }
     let alpha = 1.0 - cl;
-    let mut evaluations = 0;
-    let mut eval = |mu: f64| {
-        evaluations += 1;
-        cls_at(mu)
-    };
-    // The scan: 40 points from max_mu/400 up, denser where limits usually are.
+    let floor = max_mu * 1e-6;
     let mut points: Vec<(f64, [f64; 6])> = Vec::new();
-    let mut mu = max_mu / 400.0;
-    while mu <= max_mu * (1.0 + 1e-12) {
-        let v = eval(mu)?;
-        points.push((mu, v));
-        if v.iter().all(|&c| c < alpha) {
-            break;
+    let mut eval = |mu: f64, points: &mut Vec<(f64, [f64; 6])>| -> Result<[f64; 6]> {
+        if let Some((_, v)) = points.iter().find(|(m, _)| *m == mu) {
+            return Ok(*v);
         }
-        mu *= 1.15;
-    }
+        let v = cls_at(mu)?;
+        points.push((mu, v));
+        Ok(v)
+    };
+    let guesses = start.unwrap_or([max_mu / 10.0; 6]);
     let mut limits = [f64::NAN; 6];
     for (k, limit) in limits.iter_mut().enumerate() {
-        let Some(w) = points.windows(2).find(|w| w[0].1[k] >= alpha && w[1].1[k] < alpha) else {
-            let (mu_last, v_last) = points.last().map(|(m, v)| (*m, v[k])).unwrap_or((0.0, f64::NAN));
-            return Err(IrError::Name {
-                message: format!(
-                    "upper limit: expected CLs to cross {alpha} for μ up to {max_mu}, found CLs = {v_last} at μ = {mu_last} ({})",
-                    if k == 0 { "observed".to_string() } else { format!("expected band {}", k - 1) }
-                ),
-            });
+        let guess =
+            if guesses[k].is_finite() && guesses[k] > 0.0 { guesses[k].clamp(floor, max_mu) } else { max_mu / 10.0 };
+        let below = |points: &Vec<(f64, [f64; 6])>| {
+            points.iter().filter(|(_, v)| v[k] >= alpha).map(|(m, v)| (*m, v[k])).max_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        let above = |points: &Vec<(f64, [f64; 6])>| {
+            points.iter().filter(|(_, v)| v[k] < alpha).map(|(m, v)| (*m, v[k])).min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        if below(&points).is_none() && above(&points).is_none() {
+            eval(guess, &mut points)?;
+        }
+        // Bracket: CLs ≥ α at the lower end, below it at the upper end.
+        let mut steps = 0;
+        let (a, b) = loop {
+            match (below(&points), above(&points)) {
+                (Some(a), Some(b)) if a.0 < b.0 => break (a, b),
+                (Some(a), _) => {
+                    let mu = (a.0 * 1.3).min(max_mu);
+                    if a.0 >= max_mu {
+                        return Err(IrError::Name {
+                            message: format!(
+                                "upper limit: expected CLs to fall below {alpha} for μ up to {max_mu}, found CLs = {} at μ = {max_mu} ({})",
+                                a.1,
+                                band_name(k)
+                            ),
+                        });
+                    }
+                    eval(mu, &mut points)?;
+                }
+                (None, Some(b)) => {
+                    if b.0 <= floor {
+                        return Err(IrError::Name {
+                            message: format!(
+                                "upper limit: expected CLs above {alpha} near μ = 0, found CLs = {} at μ = {floor} ({})",
+                                b.1,
+                                band_name(k)
+                            ),
+                        });
+                    }
+                    eval((b.0 / 1.3).max(floor), &mut points)?;
+                }
+                (None, None) => unreachable_bracket()?,
+            }
+            steps += 1;
+            if steps > 200 {
+                return Err(IrError::Name {
+                    message: format!("upper limit: expected a bracket of the {} limit, found none", band_name(k)),
+                });
+            }
         };
         // Illinois: regula falsi that halves the weight of an end kept twice, on
         // f(μ) = CLs(μ) − α, until μ moves by less than a relative 1e-7.
-        let (mut a, mut fa) = (w[0].0, w[0].1[k] - alpha);
-        let (mut b, mut fb) = (w[1].0, w[1].1[k] - alpha);
+        let (mut a, mut fa) = (a.0, a.1 - alpha);
+        let (mut b, mut fb) = (b.0, b.1 - alpha);
         let mut previous = f64::NAN;
         let mut root = 0.5 * (a + b);
         for _ in 0..100 {
@@ -287,7 +418,7 @@ pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max
                 break;
             }
             previous = root;
-            let fc = eval(root)?[k] - alpha;
+            let fc = eval(root, &mut points)?[k] - alpha;
             if fc == 0.0 {
                 break;
             }
@@ -300,5 +431,23 @@ pub fn upper_limit(mut cls_at: impl FnMut(f64) -> Result<[f64; 6]>, cl: f64, max
         }
         *limit = root;
     }
-    Ok(UpperLimit { obs: limits[0], exp: [limits[1], limits[2], limits[3], limits[4], limits[5]], evaluations })
+    Ok(UpperLimit {
+        obs: limits[0],
+        exp: [limits[1], limits[2], limits[3], limits[4], limits[5]],
+        evaluations: points.len(),
+    })
+}
+
+/// Which of the six limits index k is, for messages.
+fn band_name(k: usize) -> String {
+    if k == 0 {
+        "observed".to_string()
+    } else {
+        format!("expected band {}", k - 1)
+    }
+}
+
+/// The bracket search always has a point to start from (the guess is evaluated first).
+fn unreachable_bracket() -> Result<()> {
+    Err(IrError::Name { message: "upper limit: expected a first point to bracket from, found none".into() })
 }

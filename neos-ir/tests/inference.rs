@@ -196,7 +196,7 @@ fn upper_limits_match_pyhf() {
             let v = eval(&g, &bindings, &ids)?;
             Ok([v[0][[]], v[1][[]], v[2][[]], v[3][[]], v[4][[]], v[5][[]]])
         };
-        let limit = neos_ir::inference::upper_limit(cls_at, 0.95, 10.0).unwrap();
+        let limit = neos_ir::inference::upper_limit(cls_at, 0.95, 10.0, None).unwrap();
         let expected = &case["upper_limit_scan_0.1_5_50pts"];
         let pyhf: Vec<f64> =
             std::iter::once(expected["obs"].as_f64().unwrap()).chain(floats(&expected["exp"])).collect();

@@ -206,8 +206,10 @@ pub fn minimize(f: &mut dyn Objective, x0: &[f64], o: &FitOptions) -> FitResult 
                     let (lo, hi) = o.bounds[i];
                     trial[i] = (x[i] + t * direction[k]).clamp(lo, hi);
                 }
-                for i in (0..n).filter(|i| !free.contains(i)) {
-                    trial[i] = x[i];
+                for i in 0..n {
+                    if held(i, &x, &g, o) {
+                        trial[i] = x[i];
+                    }
                 }
                 // Armijo on the projected path: f(x_t) ≤ f(x) + c·∇f·(x_t − x).
                 let decrease: f64 = free.iter().map(|&i| g[i] * (trial[i] - x[i])).sum();
@@ -260,11 +262,23 @@ struct Newton {
     damped: Vec<f64>,
     factor: Vec<f64>,
     step: Vec<f64>,
+    blocks: BlockWork,
+    /// The damping that last made the system positive definite: the next damped attempts start
+    /// near it rather than climbing from 1e−8 again (the Hessian changes little from one
+    /// iteration to the next, and each attempt costs a factorisation).
+    hint: f64,
 }
 
 impl Newton {
     fn new(n: usize) -> Self {
-        Newton { sub: Vec::new(), damped: Vec::new(), factor: Vec::new(), step: vec![0.0; n] }
+        Newton {
+            sub: Vec::new(),
+            damped: Vec::new(),
+            factor: Vec::new(),
+            step: vec![0.0; n],
+            blocks: BlockWork::default(),
+            hint: 0.0,
+        }
     }
 
     /// Computes the step into `self.step[..free.len()]`; false if no damping helps.
@@ -299,11 +313,17 @@ impl Newton {
                     *s = -g[i];
                 }
                 cholesky_solve_in_place(&self.factor[..m * m], m, step);
+                self.settle(damping);
                 return true;
             }
-            damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+            damping = next_damping(self.hint, damping, scale);
         }
         false
+    }
+
+    /// Remembers what worked; an undamped success lets the hint decay.
+    fn settle(&mut self, damping: f64) {
+        self.hint = if damping > 0.0 { damping } else { self.hint * 0.01 };
     }
 
     /// The same step by block elimination: with the free parameters split into the blocks' L
@@ -312,93 +332,163 @@ impl Newton {
     /// rows of B that are nonzero for a block enter its update, so the cost is that of the
     /// Schur complement's factorisation plus the couplings, not of the whole Hessian's.
     fn solve_blocks(&mut self, h: &[f64], g: &[f64], free: &[usize], n: usize, blocks: &[Vec<usize>]) -> bool {
-        let mut is_free = vec![false; n];
+        let hint = self.hint;
+        let w = &mut self.blocks;
+        w.is_free.clear();
+        w.is_free.resize(n, false);
         for &i in free {
-            is_free[i] = true;
+            w.is_free[i] = true;
         }
-        let locals: Vec<Vec<usize>> =
-            blocks.iter().map(|b| b.iter().copied().filter(|&i| is_free[i]).collect::<Vec<_>>()).collect();
-        let mut in_block = vec![false; n];
-        for &i in locals.iter().flatten() {
-            in_block[i] = true;
+        w.in_block.clear();
+        w.in_block.resize(n, false);
+        for &i in blocks.iter().flatten() {
+            if w.is_free[i] {
+                w.in_block[i] = true;
+            }
         }
-        let globals: Vec<usize> = free.iter().copied().filter(|&i| !in_block[i]).collect();
-        let gn = globals.len();
+        w.globals.clear();
+        w.globals.extend(free.iter().copied().filter(|&i| !w.in_block[i]));
+        let gn = w.globals.len();
         let scale = free.iter().map(|&i| h[i * n + i].abs()).fold(1e-12, f64::max);
-        let mut x = vec![0.0; n];
         let mut damping = 0.0;
         'damping: for _ in 0..30 {
-            let mut schur: Vec<f64> = Vec::with_capacity(gn * gn);
-            for &i in &globals {
-                schur.extend(globals.iter().map(|&j| h[i * n + j]));
+            w.schur.clear();
+            for &i in &w.globals {
+                w.schur.extend(w.globals.iter().map(|&j| h[i * n + j]));
             }
             for r in 0..gn {
-                schur[r * gn + r] += damping;
+                w.schur[r * gn + r] += damping;
             }
-            let mut rhs: Vec<f64> = globals.iter().map(|&i| -g[i]).collect();
-            // Per block: the factor of D, y = D⁻¹ b_L and u_r = D⁻¹ B_rᵀ for each coupled row r.
-            let mut eliminated = Vec::with_capacity(locals.len());
-            for block in locals.iter().filter(|b| !b.is_empty()) {
-                let m = block.len();
-                let mut d: Vec<f64> = Vec::with_capacity(m * m);
-                for &i in block {
-                    d.extend(block.iter().map(|&j| h[i * n + j]));
-                }
-                for a in 0..m {
-                    d[a * m + a] += damping;
-                }
-                let Ok(factor) = crate::linalg::cholesky(&d, m) else {
-                    damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
-                    continue 'damping;
-                };
-                let mut y: Vec<f64> = block.iter().map(|&i| -g[i]).collect();
-                cholesky_solve_in_place(&factor, m, &mut y);
-                let mut coupled: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
-                for (r, &gi) in globals.iter().enumerate() {
-                    let row: Vec<f64> = block.iter().map(|&l| h[gi * n + l]).collect();
-                    if row.iter().any(|v| *v != 0.0) {
-                        let mut u = row.clone();
-                        cholesky_solve_in_place(&factor, m, &mut u);
-                        coupled.push((r, row, u));
-                    }
-                }
-                for (r, row, _) in &coupled {
-                    rhs[*r] -= dot(row, &y);
-                    for (r2, _, u2) in &coupled {
-                        schur[r * gn + r2] -= dot(row, u2);
-                    }
-                }
-                eliminated.push((block, y, coupled));
-            }
-            let mut x_g = rhs;
-            if gn > 0 {
-                let mut factor = vec![0.0; gn * gn];
-                if cholesky_into(&schur, gn, &mut factor).is_err() {
-                    damping = if damping == 0.0 { 1e-8 * scale } else { damping * 10.0 };
+            w.rhs.clear();
+            w.rhs.extend(w.globals.iter().map(|&i| -g[i]));
+            // Per block, kept for the back-substitution: its free members, the factor of D,
+            // y = D⁻¹ b_L, and for each coupled global row r, B_r and u_r = D⁻¹ B_rᵀ.
+            w.members.clear();
+            w.factors.clear();
+            w.ys.clear();
+            w.rows.clear();
+            w.couplings.clear();
+            w.records.clear();
+            for block in blocks {
+                let start_members = w.members.len();
+                w.members.extend(block.iter().copied().filter(|&i| w.is_free[i]));
+                let m = w.members.len() - start_members;
+                if m == 0 {
                     continue;
                 }
-                cholesky_solve_in_place(&factor, gn, &mut x_g);
-            }
-            for (r, &i) in globals.iter().enumerate() {
-                x[i] = x_g[r];
-            }
-            for (block, mut y, coupled) in eliminated {
-                for (r, _, u) in &coupled {
-                    for (yv, uv) in y.iter_mut().zip(u) {
-                        *yv -= uv * x_g[*r];
+                let members = start_members..start_members + m;
+                w.d.clear();
+                for &i in &w.members[members.clone()] {
+                    w.d.extend(w.members[members.clone()].iter().map(|&j| h[i * n + j]));
+                }
+                for a in 0..m {
+                    w.d[a * m + a] += damping;
+                }
+                let factor_at = w.factors.len();
+                w.factors.resize(factor_at + m * m, 0.0);
+                if cholesky_into(&w.d, m, &mut w.factors[factor_at..]).is_err() {
+                    damping = next_damping(hint, damping, scale);
+                    continue 'damping;
+                }
+                let factor = factor_at..factor_at + m * m;
+                let y_at = w.ys.len();
+                w.ys.extend(w.members[members.clone()].iter().map(|&i| -g[i]));
+                cholesky_solve_in_place(&w.factors[factor.clone()], m, &mut w.ys[y_at..]);
+                let rows_at = w.rows.len();
+                for (r, &gi) in w.globals.iter().enumerate() {
+                    if w.members[members.clone()].iter().any(|&l| h[gi * n + l] != 0.0) {
+                        w.rows.push(r);
+                        let at = w.couplings.len();
+                        // B_r, then u_r = D⁻¹ B_rᵀ.
+                        w.couplings.extend(w.members[members.clone()].iter().map(|&l| h[gi * n + l]));
+                        w.couplings.extend_from_within(at..at + m);
+                        cholesky_solve_in_place(&w.factors[factor.clone()], m, &mut w.couplings[at + m..at + 2 * m]);
                     }
                 }
-                for (&i, v) in block.iter().zip(y) {
-                    x[i] = v;
+                let (rows, first) = (rows_at..w.rows.len(), w.couplings.len() - (w.rows.len() - rows_at) * 2 * m);
+                for (a, &r) in w.rows[rows.clone()].iter().enumerate() {
+                    let b_r = &w.couplings[first + a * 2 * m..first + a * 2 * m + m];
+                    w.rhs[r] -= dot(b_r, &w.ys[y_at..y_at + m]);
+                    for (c, &r2) in w.rows[rows.clone()].iter().enumerate() {
+                        let u_r2 = &w.couplings[first + c * 2 * m + m..first + (c + 1) * 2 * m];
+                        w.schur[r * gn + r2] -= dot(b_r, u_r2);
+                    }
+                }
+                w.records.push(BlockRecord { members, y_at, rows, first });
+            }
+            if gn > 0 {
+                w.factor.clear();
+                w.factor.resize(gn * gn, 0.0);
+                if cholesky_into(&w.schur, gn, &mut w.factor).is_err() {
+                    damping = next_damping(hint, damping, scale);
+                    continue;
+                }
+                cholesky_solve_in_place(&w.factor, gn, &mut w.rhs);
+            }
+            // x_G is in rhs; x_L = y − Σ_r u_r x_G[r].
+            w.x.clear();
+            w.x.resize(n, 0.0);
+            for (r, &i) in w.globals.iter().enumerate() {
+                w.x[i] = w.rhs[r];
+            }
+            for rec in &w.records {
+                let m = rec.members.len();
+                for (a, &i) in w.members[rec.members.clone()].iter().enumerate() {
+                    let mut v = w.ys[rec.y_at + a];
+                    for (c, &r) in w.rows[rec.rows.clone()].iter().enumerate() {
+                        v -= w.couplings[rec.first + c * 2 * m + m + a] * w.rhs[r];
+                    }
+                    w.x[i] = v;
                 }
             }
             for (s, &i) in self.step.iter_mut().zip(free) {
-                *s = x[i];
+                *s = w.x[i];
             }
+            self.settle(damping);
             return true;
         }
         false
     }
+}
+
+/// The damping to try after `damping` failed: from a hundredth of the last that worked (or
+/// 1e−8 of the Hessian's scale), ten times more each time — the smallest that works within a
+/// factor of ten, without climbing all the way from 1e−8 at every iteration.
+fn next_damping(hint: f64, damping: f64, scale: f64) -> f64 {
+    if damping == 0.0 {
+        (hint * 0.01).max(1e-8 * scale)
+    } else {
+        damping * 10.0
+    }
+}
+
+/// Where one eliminated block's quantities sit in [`BlockWork`]'s flat buffers.
+#[derive(Clone, Debug)]
+struct BlockRecord {
+    members: std::ops::Range<usize>,
+    y_at: usize,
+    rows: std::ops::Range<usize>,
+    /// The start of its couplings: per coupled row, B_r then u_r.
+    first: usize,
+}
+
+/// Buffers of the block-elimination solve, reused from iteration to iteration.
+#[derive(Clone, Debug, Default)]
+struct BlockWork {
+    is_free: Vec<bool>,
+    in_block: Vec<bool>,
+    globals: Vec<usize>,
+    schur: Vec<f64>,
+    factor: Vec<f64>,
+    rhs: Vec<f64>,
+    d: Vec<f64>,
+    members: Vec<usize>,
+    factors: Vec<f64>,
+    ys: Vec<f64>,
+    rows: Vec<usize>,
+    couplings: Vec<f64>,
+    records: Vec<BlockRecord>,
+    x: Vec<f64>,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

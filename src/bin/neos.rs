@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
-use neos::ir::inference::{upper_limit, Inference, TestStat};
+use neos::ir::inference::{asymptotic_limits, upper_limit, Inference, TestStat, Unconditional};
 use neos::ir::{eval, grad_in, Bindings, Builder, DType, FitConfig, Graph, NodeId, Tensor};
 use serde_json::{json, Map, Value};
 
@@ -199,27 +199,60 @@ fn run(cli: Cli) -> Result<Value, String> {
             let exp: Vec<f64> = v[2..].iter().map(scalar).collect();
             Ok(json!({"p0_obs": scalar(&v[0]), "p0_exp": exp, "Z_obs": scalar(&v[1])}))
         }
-        Command::UpperLimit { common, cl } => {
-            let l = Loaded::new(&common)?;
-            let max_mu = {
-                let probe = Builder::new();
-                let model = l.model(&probe).map_err(err)?;
-                model.suggested_bounds()[model.poi_index.unwrap_or(0)].1
-            };
-            let (g, ids, data) = inference_graph(&l, |inference, d| {
-                let h = inference.hypotest(inference.builder().knob("mu", DType::F64, 1.0), d, TestStat::QTilde)?;
-                Ok(std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect())
-            })?;
-            let cls_at = |mu: f64| {
-                let bindings = Bindings::new().with("data", vector(&data)).with("mu", ndarray::arr0(mu).into_dyn());
-                let v = eval(&g, &bindings, &ids)?;
-                Ok([scalar(&v[0]), scalar(&v[1]), scalar(&v[2]), scalar(&v[3]), scalar(&v[4]), scalar(&v[5])])
-            };
-            let limit = upper_limit(cls_at, cl, max_mu).map_err(err)?;
-            Ok(json!({"obs": limit.obs, "exp": limit.exp}))
-        }
+        Command::UpperLimit { common, cl } => upper_limit_command(&Loaded::new(&common)?, cl),
         Command::Fit { common, fix } => fit_command(&Loaded::new(&common)?, &fix),
     }
+}
+
+/// Upper limits on the POI: the fits that do not depend on the tested μ (the free fits to the
+/// data and to the Asimov data) are made once, each tested μ adds its two fixed-μ fits, and the
+/// root finding starts from the asymptotic formulae's limits.
+fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
+    let (max_mu, poi) = {
+        let probe = Builder::new();
+        let model = l.model(&probe).map_err(err)?;
+        let poi = model.poi_index.ok_or("upper limit: expected a model with a poi, found none")?;
+        (model.suggested_bounds()[poi].1, poi)
+    };
+    // The μ-independent fits.
+    let (g, ids, data) = inference_graph(l, |inference, d| {
+        let u = inference.unconditional(d)?;
+        Ok(vec![u.free.id(), u.asimov.id(), u.asimov_free.id()])
+    })?;
+    let v = eval(&g, &Bindings::new().with("data", vector(&data)), &ids).map_err(err)?;
+    let (free, asimov, asimov_free) = (v[0].clone(), v[1].clone(), v[2].clone());
+    let mu_hat = free.iter().nth(poi).copied().unwrap_or(f64::NAN);
+    // Each tested μ, given them as inputs.
+    let (g, ids, _) = inference_graph(l, |inference, d| {
+        let b = inference.builder();
+        let p = inference.model().len();
+        let u = Unconditional {
+            free: b.input("free", DType::F64, [p]),
+            asimov: b.input("asimov", DType::F64, [d.shape().fixed_numel()]),
+            asimov_free: b.input("asimov_free", DType::F64, [p]),
+        };
+        let h = inference.hypotest_given(b.knob("mu", DType::F64, 1.0), d, &u, TestStat::QTilde)?;
+        Ok(std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).chain([h.q_asimov.id()]).collect())
+    })?;
+    let bindings = Bindings::new()
+        .with("data", vector(&data))
+        .with("free", free)
+        .with("asimov", asimov)
+        .with("asimov_free", asimov_free);
+    let test = |mu: f64| -> neos::ir::Result<Vec<f64>> {
+        let v = eval(&g, &bindings.clone().with("mu", ndarray::arr0(mu).into_dyn()), &ids)?;
+        Ok(v.iter().map(scalar).collect())
+    };
+    // σ_μ from the Asimov test statistic at a μ inside the bounds: q_A = (μ/σ)².
+    let mu0 = 1.0f64.min(max_mu);
+    let q_asimov = test(mu0).map_err(err)?[6];
+    let start = (q_asimov > 0.0).then(|| asymptotic_limits(mu_hat, mu0 / q_asimov.sqrt(), cl));
+    let cls_at = |mu: f64| {
+        let v = test(mu)?;
+        Ok([v[0], v[1], v[2], v[3], v[4], v[5]])
+    };
+    let limit = upper_limit(cls_at, cl, max_mu, start).map_err(err)?;
+    Ok(json!({"obs": limit.obs, "exp": limit.exp}))
 }
 
 /// The maximum-likelihood fit, reported by parameter name.

@@ -45,6 +45,8 @@ pub trait Scalar:
 
     fn exp(self) -> Self;
     fn ln(self) -> Self;
+    /// ln(1 + self), accurate for small self.
+    fn ln_1p(self) -> Self;
     fn sqrt(self) -> Self;
     /// selfᵉ for self > 0.
     fn powf(self, e: Self) -> Self;
@@ -83,6 +85,10 @@ impl Scalar for f64 {
 
     fn ln(self) -> Self {
         f64::ln(self)
+    }
+
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
     }
 
     fn sqrt(self) -> Self {
@@ -234,6 +240,11 @@ impl<T: Scalar> Scalar for Dual<T> {
     // d ln x = dx / x
     fn ln(self) -> Self {
         Dual { a: self.a.ln(), b: self.b / self.a }
+    }
+
+    // d ln(1 + x) = dx / (1 + x)
+    fn ln_1p(self) -> Self {
+        Dual { a: self.a.ln_1p(), b: self.b / (self.a + 1.0) }
     }
 
     // d √x = dx / (2√x)
