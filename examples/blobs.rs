@@ -225,7 +225,13 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     let held_out = blobs(2500, args.seed.wrapping_add(1));
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let yields = analysis.yields(params, &views)?;
-    let edges = analysis.report(params).into_iter().find(|(n, _)| n == "edges").map(|(_, e)| e).unwrap_or_default();
+    let edges = analysis
+        .report(params)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(n, _)| n == "edges")
+        .map(|(_, e)| e)
+        .unwrap_or_default();
     let labels = ["signal", "background", "background up", "background down"];
     let hists: Vec<Hist<'_>> = yields.iter().zip(labels).map(|((_, counts), label)| Hist { label, counts }).collect();
     plot::histograms(

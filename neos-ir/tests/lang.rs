@@ -257,7 +257,8 @@ fn entries_group_losses_gradients_metrics_and_values() {
             "loss_bce",
             "value_and_grad_bce",
             "metrics",
-            "values"
+            "values",
+            "edges"
         ]
     );
     assert_eq!(entries[1].1.len(), 1 + 7);

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use neos_ir::lang::{self, Compiled, EdgesInfo, Init};
+use neos_ir::lang::{self, Compiled, Init};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
@@ -143,7 +143,7 @@ fn api_signatures() -> Vec<TokenStream> {
         quote!(pub fn metrics(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::vec::Vec<(&'static str, f64)>, #e>),
         quote!(pub fn values(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn network(&mut self, network: &str, params: &[f64], points: #v<'_, f64>) -> ::core::result::Result<::std::vec::Vec<f64>, #e>),
-        quote!(pub fn edges(&self, params: &[f64]) -> ::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>),
+        quote!(pub fn edges(&mut self, params: &[f64]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn samples(&self) -> &'static [(&'static str, usize)]),
         quote!(pub fn objectives(&self) -> &'static [&'static str]),
         quote!(pub fn metric_names(&self) -> &'static [&'static str]),
@@ -199,7 +199,10 @@ fn trait_impl(
             ) -> ::core::result::Result<::std::vec::Vec<f64>, #e> {
                 #metrics
             }
-            fn report(&self, params: &[f64]) -> ::std::vec::Vec<(::std::string::String, ::std::vec::Vec<f64>)> {
+            fn report(
+                &mut self,
+                params: &[f64],
+            ) -> ::core::result::Result<::std::vec::Vec<(::std::string::String, ::std::vec::Vec<f64>)>, #e> {
                 #report
             }
         }
@@ -275,6 +278,8 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
     // Inputs from the batch: one contiguous row-major slice per sample.
     let input_fields: Vec<Ident> = sample_names.iter().map(|n| format_ident!("{}", n)).collect();
     let input_index: Vec<usize> = (0..input_fields.len()).collect();
+    // A program of a graph without event inputs still takes `Inputs`, with a marker field.
+    let no_inputs = if input_fields.is_empty() { quote!(_none: ::std::marker::PhantomData) } else { quote!() };
     let with_inputs = quote! {
         fn with_inputs<R>(
             batch: &[#view<'_, f64>],
@@ -343,7 +348,9 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
         .collect();
     let net_names: Vec<&str> = compiled.networks.iter().map(|n| n.name.as_str()).collect();
     let net_inputs: Vec<usize> = compiled.networks.iter().map(|n| n.inputs).collect();
-    let edges_code = edges_report(&lowered.edges, lowered);
+    let edges_names: Vec<&str> = lowered.edges.iter().map(|e| e.name.as_str()).collect();
+    let edges_fields: Vec<Ident> =
+        lowered.edges.iter().map(|e| format_ident!("{}", lang::edges_output(&e.name))).collect();
     let all_objectives = objectives.join(", ");
     let all_knobs = knob_names.join(", ");
     let all_networks = net_names.join(", ");
@@ -366,7 +373,7 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
             ::core::result::Result::Ok(#name::metrics(self, params, batch, &knobs)?.into_iter().map(|(_, v)| v).collect())
         },
         &quote!(#name::samples(self).iter().map(|(n, f)| (::std::string::ToString::to_string(n), *f)).collect()),
-        &quote!(#name::edges(self, params).into_iter().map(|(n, v)| (::std::string::ToString::to_string(n), v)).collect()),
+        &quote!(::core::result::Result::Ok(#name::edges(self, params)?.into_iter().map(|(n, v)| (::std::string::ToString::to_string(n), v)).collect())),
         &list,
     );
 
@@ -578,12 +585,16 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
                 }
             }
 
-            /// The bin edges of every bin-edges parameter, repaired as training sees them.
-            pub fn edges(&self, params: &[f64]) -> ::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)> {
-                #[allow(unused_mut)]
-                let mut out = ::std::vec::Vec::new();
-                #edges_code
-                out
+            /// The bin edges of every bin-edges parameter, repaired as training sees them (the
+            /// program's own edges, which need no events).
+            pub fn edges(
+                &mut self,
+                params: &[f64],
+            ) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e> {
+                let params = Self::params(params)?;
+                let inputs = #module::Inputs { #(#input_fields: &[],)* #no_inputs };
+                let out = self.program.edges(&params, &inputs, &#module::Knobs::default())?;
+                ::core::result::Result::Ok(::std::vec![#((#edges_names, out.#edges_fields.clone())),*])
             }
         }
 
@@ -600,46 +611,6 @@ fn init_tokens(init: &Init, len: usize) -> TokenStream {
         Init::Normal { std } => quote!(#path::Normal { std: #std, len: #len }),
         Init::GlorotNormal { fan_in, fan_out } => quote!(#path::GlorotNormal { fan_in: #fan_in, fan_out: #fan_out }),
     }
-}
-
-/// Code pushing each bin-edges parameter's edges: fixed ones as declared, trainable ones from
-/// the flat parameters with the repair of `Builder::neos_edges` (an edge not above its
-/// predecessor moves to 10⁻⁴ above it).
-fn edges_report(edges: &[EdgesInfo], lowered: &lang::Lowered) -> TokenStream {
-    let mut code = TokenStream::new();
-    for info in edges {
-        let name = &info.name;
-        match &info.leaf {
-            None => {
-                let values = &info.edges;
-                code.extend(quote!(out.push((#name, ::std::vec![#(#values),*]));));
-            }
-            Some(leaf) => {
-                let mut offset = 0usize;
-                for p in &lowered.params {
-                    if &p.name == leaf {
-                        break;
-                    }
-                    offset += p.len();
-                }
-                let n = info.edges.len() - 2;
-                let (lo, hi) = (info.edges[0], info.edges[info.edges.len() - 1]);
-                code.extend(quote! {
-                    if let ::core::option::Option::Some(inner) = params.get(#offset..#offset + #n) {
-                        let mut declared = ::std::vec![#lo];
-                        declared.extend_from_slice(inner);
-                        declared.push(#hi);
-                        let mut edges = ::std::vec![declared[0]];
-                        for k in 1..declared.len() {
-                            edges.push(if declared[k] > declared[k - 1] { declared[k] } else { declared[k - 1] + 1e-4 });
-                        }
-                        out.push((#name, edges));
-                    }
-                });
-            }
-        }
-    }
-    code
 }
 
 /// `BlobsWide` → `blobs_wide`, for module names.

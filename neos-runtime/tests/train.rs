@@ -315,8 +315,8 @@ impl Analysis for LogReg {
         self.threshold = t;
         Ok(vec![bce, wrong as f64 / n, t])
     }
-    fn report(&self, params: &[f64]) -> Vec<(String, Vec<f64>)> {
-        vec![("w".into(), params[..self.features].to_vec())]
+    fn report(&mut self, params: &[f64]) -> Result<Vec<(String, Vec<f64>)>, RunError> {
+        Ok(vec![("w".into(), params[..self.features].to_vec())])
     }
     fn state(&self) -> Vec<f64> {
         vec![self.threshold]

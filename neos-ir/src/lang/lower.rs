@@ -146,8 +146,8 @@ impl Lowered {
 
     /// The entry points a program of this graph needs, as (entry name, outputs):
     /// `loss_<o>` (the loss alone) and `value_and_grad_<o>` (the loss then one gradient per
-    /// parameter leaf, in layout order) per objective, `metrics`, and `values` (the `let`s and
-    /// the bin edges).
+    /// parameter leaf, in layout order) per objective, `metrics`, `values` (the `let`s and
+    /// the bin edges) and `edges` (the bin edges alone, which need no events).
     pub fn entries(&self) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
         for o in &self.objectives {
@@ -157,9 +157,11 @@ impl Lowered {
             out.push((format!("value_and_grad_{o}"), outputs));
         }
         out.push(("metrics".into(), self.metrics.iter().map(|m| metric_output(m)).collect()));
+        let edges: Vec<String> = self.edges.iter().map(|e| edges_output(&e.name)).collect();
         let mut values: Vec<String> = self.values.iter().map(|v| value_output(v)).collect();
-        values.extend(self.edges.iter().map(|e| edges_output(&e.name)));
+        values.extend(edges.iter().cloned());
         out.push(("values".into(), values));
+        out.push(("edges".into(), edges));
         out
     }
 }

@@ -15,6 +15,7 @@
 //! an engine keeps its buffers from call to call, so that generated code allocates nothing
 //! per evaluation.
 
+mod hessian;
 mod interp;
 mod jet;
 mod likelihood;
@@ -23,9 +24,10 @@ mod objective;
 mod scalar;
 mod structure;
 
+pub use hessian::HessianWork;
 pub use interp::{histosys_coefficients, normsys};
 pub use jet::{hessian_vjp, jet, JetBuffers, Jets, MAX_ORDER};
-pub use likelihood::{Func, HessianWork, Scratch};
+pub use likelihood::{Func, Scratch};
 pub use modifier::{Constraint, Effect, Field, FieldShape, HistoSysCode, ModifierType, NormSysCode, HI, LO};
 pub use objective::{fit, FitBuffers, NllObjective};
 pub use scalar::{second_order, Dual, Scalar};

@@ -2,8 +2,9 @@
 //! structured gradient and Hessian, the per-bin blocks for block elimination, and the
 //! parameters along which the likelihood may have two minima.
 
+use super::hessian::HessianWork;
 use super::interp::{histosys_coefficients, normsys};
-use super::likelihood::{HessianWork, Scratch};
+use super::likelihood::Scratch;
 use super::modifier::{ModifierType, HI, LO};
 use super::scalar::Dual;
 use super::structure::Likelihood;

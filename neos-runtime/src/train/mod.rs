@@ -47,7 +47,7 @@ pub trait Analysis {
         knobs: &[(String, f64)],
     ) -> Result<Vec<f64>, RunError>;
     /// Named vectors derived from the parameters worth logging each step (e.g. ("edges", bin edges)).
-    fn report(&self, params: &[f64]) -> Vec<(String, Vec<f64>)>;
+    fn report(&mut self, params: &[f64]) -> Result<Vec<(String, Vec<f64>)>, RunError>;
 
     /// Mutable state carried between calls that changes results, such as the fits' warm starts.
     /// Checkpoints save it and [`resume`] restores it, so that a resumed run is bit-identical to

@@ -261,7 +261,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn new<A: Analysis>(analysis: &A, data: &[Array2<f64>], config: &TrainConfig) -> Result<Setup, TrainError> {
+    fn new<A: Analysis>(analysis: &mut A, data: &[Array2<f64>], config: &TrainConfig) -> Result<Setup, TrainError> {
         let samples = analysis.samples();
         let names: Vec<String> = samples.iter().map(|(n, _)| n.clone()).collect();
         check_config(analysis, config)?;
@@ -295,7 +295,7 @@ impl Setup {
 }
 
 /// Checks the configuration against itself and against what the analysis offers.
-fn check_config<A: Analysis>(analysis: &A, config: &TrainConfig) -> Result<(), TrainError> {
+fn check_config<A: Analysis>(analysis: &mut A, config: &TrainConfig) -> Result<(), TrainError> {
     let err = |m: String| Err(TrainError::Config(m));
     if config.steps == 0 {
         return err("expected at least one step, found 0".into());
@@ -309,8 +309,11 @@ fn check_config<A: Analysis>(analysis: &A, config: &TrainConfig) -> Result<(), T
     if !metrics.contains(&config.select_metric) {
         return err(format!("expected a selection metric among {metrics:?}, found {:?}", config.select_metric));
     }
-    let reports: Vec<String> =
-        analysis.report(&vec![0.0; analysis.param_count()]).into_iter().map(|(n, _)| n).collect();
+    let zeros = vec![0.0; analysis.param_count()];
+    let reports: Vec<String> = match analysis.report(&zeros) {
+        Ok(r) => r.into_iter().map(|(n, _)| n).collect(),
+        Err(e) => return err(format!("the analysis's report at zero parameters: {e}")),
+    };
     let mut seen: Vec<&str> = RESERVED_FIELDS.to_vec();
     for name in metrics.iter().chain(&reports) {
         if seen.contains(&name.as_str()) {
@@ -489,7 +492,7 @@ fn one_step<A: Analysis>(
         step: state.step + 1,
         loss,
         metrics: names.iter().cloned().zip(values).collect(),
-        report: analysis.report(&params),
+        report: analysis.report(&params).map_err(|e| e.to_string())?,
         seconds,
         eval_seconds,
     };
