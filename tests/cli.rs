@@ -120,3 +120,22 @@ fn bad_input_gives_one_line_and_a_failing_exit() {
         assert!(stderr.contains(message), "neos {args:?}: expected `{message}`, found `{stderr}`");
     }
 }
+
+/// A measurement config for a parameter the model lacks (ROOT exports always configure `lumi`)
+/// is ignored, as pyhf ignores it, with one warning line; the results are those without it.
+#[test]
+fn configs_of_parameters_the_model_lacks_are_ignored_with_a_warning() {
+    let case = &cases()[0];
+    let mut extra = case.clone();
+    let parameters = extra["workspace"]["measurements"][0]["config"]["parameters"].as_array_mut().unwrap();
+    parameters.push(serde_json::json!({"name": "alpha_missing", "bounds": [[-3.0, 3.0]]}));
+    let file = workspace_file(&extra, "extra-config");
+    let (ok, stdout, stderr) = run(&["cls", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "warning: measurements[0].config.parameters[2]: measurement parameter `alpha_missing`: the model has no parameter of that name, so its settings are ignored"
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    close("CLs_obs", &v["CLs_obs"], &case["hypotest_mu1_qtilde"]["CLs_obs"], 1e-6);
+}
