@@ -34,8 +34,8 @@ pub fn grad(graph: &mut Graph, output: NodeId, wrt: &[NodeId]) -> Result<Vec<Nod
 /// Every path from `wrt` to `output` is differentiated. Identical computations, constants
 /// included, are one node, so a value that other operands were also computed from (an Asimov
 /// dataset made at the same parameter point, say) is differentiated through them too; to take
-/// derivatives of an objective alone at such a point, build it apart with
-/// [`crate::hessian_at`].
+/// derivatives of an objective alone at such a point, build the objective on a builder of its
+/// own, as [`crate::fit`] does.
 pub fn grad_in<'b>(b: &'b Builder, output: Tensor<'b>, wrt: &[Tensor<'b>]) -> Result<Vec<Tensor<'b>>> {
     if let Some(e) = b.first_error() {
         return Err(IrError::Autodiff {

@@ -21,7 +21,7 @@ use neos_runtime::{minimize_planned, FitOptions, FitPlan, FitResult, Objective};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::autodiff::{grad_in, hessian, hessian_in};
+use crate::autodiff::{grad_in, hessian};
 use crate::builder::{Builder, Tensor};
 use crate::codegen::{self, CustomCall, Emitter, Entry};
 use crate::error::{IrError, Result};
@@ -363,33 +363,6 @@ pub(crate) fn plan_tokens(plan: &FitPlan) -> TokenStream {
             require_convergence: #require,
         }
     }
-}
-
-/// The Hessian ∇²_θ f(θ; x) at `point`, for an objective built (like a fit's) on a builder of
-/// its own from θ and the operands. Building it apart keeps θ separate from anything the
-/// operands compute from the same values (an Asimov dataset made at `point`, say): only the
-/// objective's explicit dependence on θ is differentiated, while derivatives with respect to
-/// the operands flow through the inlined result.
-pub fn hessian_at<'b>(
-    b: &'b Builder,
-    point: Tensor<'b>,
-    operands: &[Tensor<'b>],
-    objective: impl for<'s> FnOnce(&'s Builder, Tensor<'s>, &[Tensor<'s>]) -> Result<Tensor<'s>>,
-) -> Result<Tensor<'b>> {
-    let sub = Builder::new();
-    let theta = sub.param("theta", point.dtype(), point.shape());
-    let xs: Vec<Tensor<'_>> =
-        operands.iter().enumerate().map(|(j, x)| sub.input(&format!("x{j}"), x.dtype(), x.shape())).collect();
-    let value = objective(&sub, theta, &xs)?;
-    let h = hessian_in(&sub, value, theta)?;
-    sub.output("hess", h);
-    let graph = sub.finish()?;
-    let mut leaves: HashMap<String, Tensor<'b>> = HashMap::new();
-    leaves.insert("theta".into(), point);
-    for (j, x) in operands.iter().enumerate() {
-        leaves.insert(format!("x{j}"), *x);
-    }
-    inline(b, &graph, "hess", &leaves)
 }
 
 /// Copies the nodes that output `name` of `sub` depends on into `b`, with its leaves replaced

@@ -30,7 +30,7 @@ pub use builder::{Builder, Tensor};
 pub use check::{gradcheck, GradCheck, GradReport, Mismatch};
 pub use error::{IrError, Result};
 pub use eval::{eval, eval_outputs, Bindings};
-pub use fit::{fit, hessian_at, inline, solve, FitConfig};
+pub use fit::{fit, inline, solve, FitConfig};
 pub use graph::{Graph, Node, NodeId};
 pub use infer::infer;
 pub use loc::Loc;

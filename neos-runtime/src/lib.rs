@@ -1,7 +1,8 @@
 //! The runtime that neos-generated code and the interpreter call: GEMM, the vectorisable special
-//! functions and their slice kernels, the KDE histogram kernel, small dense linear algebra, the
-//! bounded Newton fit solver, the entry checks of generated code (`exec`), parameter
-//! initialisers, Adam and the trainer, and the figures.
+//! functions and their slice kernels, the KDE histogram kernel, the HistFactory likelihood from
+//! a model's structure with its derivatives and fits (`histfactory`), small dense linear
+//! algebra, the bounded Newton fit solver, the entry checks of generated code (`exec`),
+//! parameter initialisers, Adam and the trainer, and the figures.
 //!
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 

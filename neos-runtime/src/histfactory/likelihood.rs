@@ -13,9 +13,9 @@
 //! - the value, and its gradient with respect to all of z by a hand-written reverse pass over
 //!   [`Scalar`], so that the same code yields directional derivatives of the gradient in dual
 //!   numbers (`jet.rs`);
-//! - the Hessian with respect to θ in `f64`, as Σ_b [(n_b/ν_b²) ∇ν_b ∇ν_bᵀ + (1 − n_b/ν_b) ∇²ν_b]
-//!   plus the constraints' diagonal, where ∇ν_b and ∇²ν_b involve only the parameters that
-//!   touch bin b — its cost is the Hessian's nonzeros.
+//! - the Hessian with respect to θ in `f64` (`hessian.rs`), as
+//!   Σ_b [(n_b/ν_b²) ∇ν_b ∇ν_bᵀ + (1 − n_b/ν_b) ∇²ν_b] plus the constraints' diagonal, where ∇ν_b
+//!   and ∇²ν_b involve only the parameters that touch bin b — its cost is the Hessian's nonzeros.
 //!
 //! The second function of the same structure is the expected data E(θ) = [ν | aux
 //! expectations: θ (Normal), γτ (Poisson)] (pyhf's `expected_data`); its adjoint is the
