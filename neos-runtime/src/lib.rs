@@ -12,11 +12,14 @@ pub mod fit;
 pub mod gemm;
 pub mod hist;
 pub mod histfactory;
+#[cfg(feature = "train")]
 pub mod init;
 pub mod linalg;
 pub mod math;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod special;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use error::RunError;
