@@ -151,10 +151,10 @@ fn gradient_matches_finite_differences_for_every_code() {
         let z = z();
         let mut g = vec![0.0; z.len()];
         lik.nll(&z, &mut Scratch::new(&lik), None, Some((&mut g, true)));
-        for i in 0..z.len() {
+        for (i, gi) in g.iter().enumerate() {
             let e = unit(z.len(), i);
             let fd = directional(|x| vec![nll(&lik, x)], &z, &e, 1e-5)[0];
-            close(&format!("{n:?}/{h:?} ∂f/∂z[{i}]"), &[g[i]], &[fd], 1e-6);
+            close(&format!("{n:?}/{h:?} ∂f/∂z[{i}]"), &[*gi], &[fd], 1e-6);
         }
     }
 }
@@ -230,9 +230,9 @@ fn expected_data_and_its_adjoint() {
         lik.expected(&x[..x.len() - n], &mut Scratch::new(&lik), &mut e);
         vec![e.iter().zip(&x[x.len() - n..]).map(|(a, b)| a * b).sum()]
     };
-    for i in 0..zw.len() - n {
+    for (i, gi) in g[..zw.len() - n].iter().enumerate() {
         let fd = directional(weighted, &zw, &unit(zw.len(), i), 1e-6)[0];
-        close(&format!("∂(w·E)/∂z[{i}]"), &[g[i]], &[fd], 1e-6);
+        close(&format!("∂(w·E)/∂z[{i}]"), &[*gi], &[fd], 1e-6);
     }
 }
 
@@ -256,9 +256,9 @@ fn hessian_adjoint_of_rank_one_and_full_adjoints() {
         let mut found = vec![0.0; z.len()];
         hessian_vjp(&lik, &mut Jets::default(), &z, &h_bar, &mut found).unwrap();
         let contracted = |x: &[f64]| vec![hess_at(x).iter().zip(&h_bar).map(|(a, b)| a * b).sum()];
-        for i in 0..z.len() {
+        for (i, f) in found.iter().enumerate() {
             let fd = directional(contracted, &z, &unit(z.len(), i), 1e-5)[0];
-            close(&format!("{label} H̄:H, ∂/∂z[{i}]"), &[found[i]], &[fd], 2e-5);
+            close(&format!("{label} H̄:H, ∂/∂z[{i}]"), &[*f], &[fd], 2e-5);
         }
     }
 }
@@ -333,6 +333,8 @@ fn block_elimination_reaches_the_dense_minimum() {
     let fit = |blocks: bool| {
         let mut buffers = FitBuffers::new(&lik);
         let inner = neos_runtime::histfactory::NllObjective::new(&lik, &mut buffers, &OPERANDS, &DATA).unwrap();
+        // Bound to a name so that the objective, which borrows `buffers`, is dropped first.
+        #[allow(clippy::let_and_return)]
         let result = minimize(&mut Blocky { inner, blocks }, &start, &options);
         result
     };

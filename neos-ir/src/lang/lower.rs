@@ -673,9 +673,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
             self.error(spec.at, "expected a `poi` in the model, found none".into());
         }
         let lowered = spec.try_map(|e| self.expr(e).map(|t| (t, e.at)))?;
-        if spec.poi.is_none() {
-            return None;
-        }
+        spec.poi.as_ref()?;
         let model = match Model::new(lowered) {
             Ok(model) => model,
             Err(e) => {

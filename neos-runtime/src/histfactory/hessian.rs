@@ -124,8 +124,8 @@ impl Likelihood {
         // E_k[b] = ∂F/∂κ_k at bin b, for the sample's multiplicative instances.
         work.others.clear();
         for i in mult.clone() {
-            for b in 0..bins {
-                let e = self.others(z, &s.kappa, &mult, i, b, f[b]);
+            for (b, &fb) in f.iter().enumerate() {
+                let e = self.others(z, &s.kappa, &mult, i, b, fb);
                 work.others.push(e);
             }
         }
@@ -183,8 +183,8 @@ impl Likelihood {
                 let ek = &work.others[k * bins..(k + 1) * bins];
                 let dk = d1(j);
                 if self.instances[j].per_bin {
-                    for b in 0..bins {
-                        add_pair(h, p, q, param(j, b), work.r[b] * dk * ek[b] * work.delta[b]);
+                    for (b, e) in ek.iter().enumerate() {
+                        add_pair(h, p, q, param(j, b), work.r[b] * dk * e * work.delta[b]);
                     }
                 } else {
                     let v: f64 = (0..bins).map(|b| work.r[b] * dk * ek[b] * work.delta[b]).sum();

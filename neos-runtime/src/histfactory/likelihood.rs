@@ -235,8 +235,8 @@ impl Likelihood {
                 }
             }
             let nu = &mut s.nu[sample.main..sample.main + bins];
-            for b in 0..bins {
-                nu[b] += s.f[slot + b] * s.a[slot + b];
+            for ((v, f), a) in nu.iter_mut().zip(&s.f[slot..slot + bins]).zip(&s.a[slot..slot + bins]) {
+                *v += *f * *a;
             }
         }
     }
@@ -341,8 +341,8 @@ impl Likelihood {
             } else {
                 g[..self.params()].iter_mut().for_each(|v| *v = T::zero());
             }
-            for i in 0..self.n_main {
-                s.nu_bar[i] = poisson_rate_adjoint(data[i], s.nu[i]);
+            for ((bar, n), nu) in s.nu_bar.iter_mut().zip(data).zip(&s.nu) {
+                *bar = poisson_rate_adjoint(*n, *nu);
             }
             self.rates_adjoint(z, s, g, all);
             let last = self.last_offset();

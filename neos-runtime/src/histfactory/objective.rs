@@ -163,12 +163,8 @@ impl Likelihood {
                         let (hi, lo) = (z[self.offsets[inst.data[HI]]], z[self.offsets[inst.data[LO]]]);
                         let per_grid =
                             SLOPE_GRID.map(|alpha| normsys(code.0, Dual::var(alpha), Dual::lift(hi), Dual::lift(lo)).b);
-                        for b in 0..sample.bins {
-                            slopes.push((
-                                (inst.param, sample.main + b),
-                                per_grid.map(|s| s * nominal[b]),
-                                nominal[b].abs(),
-                            ));
+                        for (b, &n) in nominal[..sample.bins].iter().enumerate() {
+                            slopes.push(((inst.param, sample.main + b), per_grid.map(|s| s * n), n.abs()));
                         }
                     }
                     ModifierType::HistoSys => {
