@@ -38,6 +38,14 @@ pub trait Objective {
     fn multimodal(&mut self) -> Option<Vec<usize>> {
         None
     }
+
+    /// Where the objective is continuous but not differentiable: (parameter, value) pairs, such
+    /// as HistFactory's piecewise-linear interpolation at α = 0. Newton steps cannot settle on
+    /// such a kink, so fits treat each as a bound: they minimise on one side, then on the other,
+    /// and keep the lower minimum. None by default.
+    fn kinks(&mut self) -> Vec<(usize, f64)> {
+        Vec::new()
+    }
 }
 
 /// What a fit may do.
@@ -511,6 +519,86 @@ pub struct FitPlan {
     pub require_convergence: bool,
 }
 
+/// The smallest step past a kink at `k`: the right side's bound, so that the objective is
+/// evaluated on that side's branch (at exactly k a piecewise function takes one branch only).
+fn past(k: f64) -> f64 {
+    k + 1e-12 * (1.0 + k.abs())
+}
+
+/// Whether x lies on the right of the kink at k (at k itself a piecewise function takes its
+/// left branch, α ≤ 0 in pyhf's interpolations).
+fn right_of(x: f64, k: f64) -> bool {
+    x > k
+}
+
+/// [`minimize`] with the objective's kinks as bounds: each kinked parameter is held to the side
+/// of the kink its start is on (the left side when it starts on the kink). Where the fit stops
+/// on a kink the other side is minimised too, so a minimum on a kink is one from both sides;
+/// with `explore` (restarts), every kinked parameter's other side is, over a few passes, and
+/// the lowest minimum kept.
+fn minimize_across_kinks(
+    f: &mut dyn Objective,
+    start: &[f64],
+    o: &FitOptions,
+    kinks: &[(usize, f64)],
+    explore: bool,
+) -> FitResult {
+    let kinks: Vec<(usize, f64)> =
+        kinks.iter().copied().filter(|&(i, k)| !o.fixed[i] && o.bounds[i].0 < k && k < o.bounds[i].1).collect();
+    if kinks.is_empty() {
+        return minimize(f, start, o);
+    }
+    let restricted = |x: &[f64], flip: Option<usize>| {
+        let mut r = o.clone();
+        for &(i, k) in &kinks {
+            let right = right_of(x[i], k) != (flip == Some(i));
+            if right {
+                r.bounds[i].0 = past(k);
+            } else {
+                r.bounds[i].1 = k;
+            }
+        }
+        r
+    };
+    let mut best = minimize(f, start, &restricted(start, None));
+    // A fit that stops on a kink has a one-sided minimum there; the other side must be tried
+    // before it is one. And since a kink is where a piecewise interpolation changes slope, each
+    // side can hold a minimum of its own: with `explore`, every kinked parameter's other side is
+    // tried from the best point so far, from the kink and from the parameter's reflection, one
+    // parameter at a time, until a pass finds nothing lower (at most three passes).
+    for _ in 0..3 {
+        let mut improved = false;
+        for &(i, k) in &kinks {
+            let here = best.x[i];
+            let on_kink = (here - k).abs() <= 2e-12 * (1.0 + k.abs());
+            if !explore && !on_kink {
+                continue;
+            }
+            let options = restricted(&best.x, Some(i));
+            let mirror = k - (here - k);
+            let targets = [if right_of(here, k) { k } else { past(k) }, mirror];
+            for (t, &target) in targets.iter().enumerate() {
+                let (lo, hi) = options.bounds[i];
+                if t == 1 && !(explore && lo < target && target < hi) {
+                    continue;
+                }
+                let mut from = best.x.clone();
+                from[i] = target.clamp(lo, hi);
+                let r = minimize(f, &from, &options);
+                if r.converged() && r.value < best.value - 1e-12 * (1.0 + best.value.abs()) {
+                    best = r;
+                    improved = true;
+                    break;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    best
+}
+
 /// Minimises `f` from `init` and, with restarts, from the moved starts, returning the lowest
 /// acceptable minimum or a message saying why no start converged.
 pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> Result<FitResult, String> {
@@ -528,8 +616,9 @@ pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> 
     let mut best: Option<FitResult> = None;
     let mut lowest: Option<FitResult> = None;
     let mut failures = Vec::new();
+    let kinks = f.kinks();
     let mut run = |start: &[f64], f: &mut dyn Objective, best: &mut Option<FitResult>| {
-        let r = minimize(f, start, o);
+        let r = minimize_across_kinks(f, start, o, &kinks, plan.restarts);
         let acceptable = match &r.stop {
             StopReason::Converged | StopReason::Stationary { .. } => true,
             // Flat to rounding: the gradient left is far below anything that moves the minimum.

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
 use neos::ir::inference::{asymptotic_limits, upper_limit, Inference, TestStat, Unconditional};
-use neos::ir::{eval, grad_in, Bindings, Builder, DType, FitConfig, Graph, NodeId, Tensor};
+use neos::ir::{eval, Bindings, Builder, DType, Graph, NodeId, Tensor};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
@@ -255,7 +255,8 @@ fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
     Ok(json!({"obs": limit.obs, "exp": limit.exp}))
 }
 
-/// The maximum-likelihood fit, reported by parameter name.
+/// The maximum-likelihood fit, reported by parameter name, with uncertainties from the
+/// inverse Hessian and the solver's own verdict on convergence.
 fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     let data = l.data()?;
     let b = Builder::new();
@@ -274,39 +275,27 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
         init[i] = v;
         fixed[i] = true;
     }
-    let mut config = FitConfig::new(bounds.clone());
-    config.fixed = fixed.clone();
-    config.require_convergence = false;
-    config.restarts = true;
-    let tolerance = config.tolerance;
-    // The fit; then −ln L with its gradient and Hessian at the result (to check convergence
-    // and for the uncertainties), with θ as an input.
-    let ids = {
-        let d = b.input("data", DType::F64, [data.len()]);
-        let theta_hat = model.fit(b.constant(vector(&init), DType::F64), d, &config).map_err(err)?;
-        let theta = b.input("theta", DType::F64, [init.len()]);
-        let nll = model.nll(theta, d).map_err(err)?;
-        let grad = grad_in(&b, nll, &[theta]).map_err(err)?[0];
-        let hess = model.hessian(theta, d).map_err(err)?;
-        [theta_hat.id(), nll.id(), grad.id(), hess.id()]
-    };
+    // The runtime's fit on the model's histograms, for its whole result (value, Hessian, why it
+    // stopped), which the graph's fit node reduces to the parameters.
+    let likelihood = model.likelihood().clone();
+    let ids: Vec<NodeId> = model.operands().iter().map(|t| t.id()).collect();
     drop(model);
-    let g = b.finish().map_err(err)?;
-    let bindings = Bindings::new().with("data", vector(&data));
-    let best: Vec<f64> = eval(&g, &bindings, &ids[..1]).map_err(err)?[0].iter().copied().collect();
-    let v = eval(&g, &bindings.with("theta", vector(&best)), &ids[1..]).map_err(err)?;
-    let grad: Vec<f64> = v[1].iter().copied().collect();
-    let mut options = neos_runtime::FitOptions::new(best.len());
-    options.bounds = bounds;
-    options.fixed = fixed.clone();
-    let converged = neos_runtime::projected_gradient_norm(&best, &grad, &options) <= 100.0 * tolerance;
+    let values = eval(&b.finish().map_err(err)?, &Bindings::new(), &ids).map_err(err)?;
+    let operands: Vec<Vec<f64>> = values.iter().map(|v| v.iter().copied().collect()).collect();
+    let operands: Vec<&[f64]> = operands.iter().map(Vec::as_slice).collect();
+    let plan = neos_runtime::FitPlan {
+        options: neos_runtime::FitOptions { bounds, fixed: fixed.clone(), tolerance: 1e-9, max_iterations: 200 },
+        restarts: true,
+        require_convergence: false,
+    };
+    let mut buffers = neos_runtime::histfactory::FitBuffers::new(&likelihood);
+    let r = neos_runtime::histfactory::fit(&likelihood, &mut buffers, &init, &operands, &data, &plan)?;
     // Uncertainties: the square roots of the diagonal of the inverse Hessian over the free
     // parameters; fixed parameters get 0.
-    let free: Vec<usize> = (0..best.len()).filter(|&i| !fixed[i]).collect();
-    let n = best.len();
-    let h: Vec<f64> = v[2].iter().copied().collect();
+    let n = r.x.len();
+    let free: Vec<usize> = (0..n).filter(|&i| !fixed[i]).collect();
     let block: Vec<f64> =
-        free.iter().flat_map(|&i| free.iter().map(move |&j| (i, j))).map(|(i, j)| h[i * n + j]).collect();
+        free.iter().flat_map(|&i| free.iter().map(move |&j| (i, j))).map(|(i, j)| r.hessian[i * n + j]).collect();
     let inverse = neos_runtime::inverse(&block, free.len())
         .map_err(|e| format!("uncertainties: the Hessian at the best fit: {e}"))?;
     let mut sigma = vec![0.0; n];
@@ -317,10 +306,10 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
         Value::Object(names.iter().cloned().zip(values.iter().map(|v| json!(v))).collect::<Map<_, _>>())
     };
     Ok(json!({
-        "bestfit": named(&best),
+        "bestfit": named(&r.x),
         "uncertainties": named(&sigma),
-        "twice_nll": 2.0 * scalar(&v[0]),
-        "converged": converged,
+        "twice_nll": 2.0 * r.value,
+        "converged": r.converged(),
     }))
 }
 

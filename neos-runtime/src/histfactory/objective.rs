@@ -5,7 +5,7 @@
 use super::hessian::HessianWork;
 use super::interp::{histosys_coefficients, normsys};
 use super::likelihood::Scratch;
-use super::modifier::{ModifierType, HI, LO};
+use super::modifier::{HistoSysCode, ModifierType, NormSysCode, HI, LO};
 use super::scalar::Dual;
 use super::structure::Likelihood;
 use crate::fit::{minimize_planned, FitPlan, FitResult, Objective};
@@ -122,6 +122,10 @@ impl Objective for NllObjective<'_> {
     fn multimodal(&mut self) -> Option<Vec<usize>> {
         Some(self.lik.multimodal(&self.buffers.z))
     }
+
+    fn kinks(&mut self) -> Vec<(usize, f64)> {
+        self.lik.kinks(&self.buffers.z)
+    }
 }
 
 /// The values of α at which the slopes of interpolations are compared.
@@ -208,6 +212,51 @@ impl Likelihood {
             .map(|((q, _), _, _)| q)
             .collect();
         out.dedup();
+        out
+    }
+}
+
+impl Likelihood {
+    /// The parameters at whose α = 0 the likelihood has a kink: histosys parameters under
+    /// code 0 whose up and down slopes differ in some bin (α·(hi − nom) above 0, α·(nom − lo)
+    /// below), and normsys parameters under code 1 whose factors are not reciprocal
+    /// (hi^α above 0, lo^−α below, slopes ln hi and −ln lo). The smooth codes (4p, 4, and 2
+    /// inside ±1) have none; pyhf's code 2 jumps at ±1, which no fit handles.
+    pub fn kinks(&self, z: &[f64]) -> Vec<(usize, f64)> {
+        let code = (self.structure.normsys_code, self.structure.histosys_code);
+        let mut out: Vec<(usize, f64)> = Vec::new();
+        for sample in &self.samples {
+            let nominal = &z[self.offsets[sample.nominal]..self.offsets[sample.nominal] + sample.bins];
+            for i in sample.multiplicative.clone().chain(sample.additive.clone()) {
+                let inst = &self.instances[i];
+                let kinked = match (inst.ty, code) {
+                    (ModifierType::HistoSys, (_, HistoSysCode::Code0)) => {
+                        let (hi, lo) = (&z[self.offsets[inst.data[HI]]..], &z[self.offsets[inst.data[LO]]..]);
+                        nominal.iter().enumerate().any(|(b, n)| {
+                            let (up, down) = (hi[b] - n, n - lo[b]);
+                            (up - down).abs() > 1e-12 * (up.abs() + down.abs())
+                        })
+                    }
+                    (ModifierType::NormSys, (NormSysCode::Code1, _)) => {
+                        let (hi, lo) = (z[self.offsets[inst.data[HI]]], z[self.offsets[inst.data[LO]]]);
+                        (hi.ln() + lo.ln()).abs() > 1e-12
+                    }
+                    (
+                        ModifierType::HistoSys
+                        | ModifierType::NormSys
+                        | ModifierType::NormFactor
+                        | ModifierType::Lumi
+                        | ModifierType::ShapeFactor
+                        | ModifierType::ShapeSys
+                        | ModifierType::StatError,
+                        _,
+                    ) => false,
+                };
+                if kinked && !out.iter().any(|(q, _)| *q == inst.param) {
+                    out.push((inst.param, 0.0));
+                }
+            }
+        }
         out
     }
 }

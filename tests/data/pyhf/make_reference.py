@@ -29,9 +29,17 @@ import scipy
 jax.config.update("jax_enable_x64", True)
 
 
-def results(spec):
+# pyhf's default interpolation codes, and the piecewise ones whose kinks at α = 0 the fits
+# must handle.
+SETTINGS = {
+    "pyhf": {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}},
+    "pyhf_code1_code0": {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}},
+}
+
+
+def results(spec, settings):
     ws = pyhf.Workspace(spec)
-    model = ws.model()
+    model = ws.model(modifier_settings=settings)
     data = pyhf.tensorlib.astensor(ws.data(model))
     out = {"par_names": list(model.config.par_names)}
     try:
@@ -39,6 +47,14 @@ def results(spec):
         out["free_fit"] = {"bestfit": [float(v) for v in best], "twice_nll": float(twice_nll)}
         best, twice_nll = pyhf.infer.mle.fixed_poi_fit(1.0, data, model, return_fitted_val=True)
         out["fixed_fit_mu1"] = {"bestfit": [float(v) for v in best], "twice_nll": float(twice_nll)}
+        # The fits of the tests' Asimov data (pyhf's: the expected data at the fit with μ fixed),
+        # so that a difference of CLs can be told from a difference of minima there.
+        init, bounds, fixed = model.config.suggested_init(), model.config.suggested_bounds(), model.config.suggested_fixed()
+        for mu, other, key in [(0.0, 1.0, "asimov_mu0"), (1.0, 0.0, "asimov_mu1")]:
+            asimov = pyhf.infer.calculators.generate_asimov_data(mu, data, model, init, bounds, fixed)
+            _, free = pyhf.infer.mle.fit(asimov, model, return_fitted_val=True)
+            _, fixed_fit = pyhf.infer.mle.fixed_poi_fit(other, asimov, model, return_fitted_val=True)
+            out[key] = {"free_twice_nll": float(free), f"mu{int(other)}_twice_nll": float(fixed_fit)}
         cls_obs, cls_exp = pyhf.infer.hypotest(1.0, data, model, test_stat="qtilde", return_expected_set=True)
         out["hypotest_mu1_qtilde"] = {"CLs_obs": float(cls_obs), "CLs_exp": [float(v) for v in cls_exp]}
         p0_obs, p0_exp = pyhf.infer.hypotest(0.0, data, model, test_stat="q0", return_expected_set=True)
@@ -55,7 +71,10 @@ def main():
         with open(path) as f:
             spec = json.load(f)
         name = path.rsplit("/", 1)[-1].removesuffix(".json")
-        cases.append({"name": name, "workspace": spec, "pyhf": results(spec)})
+        case = {"name": name, "workspace": spec}
+        for key, settings in SETTINGS.items():
+            case[key] = results(spec, settings)
+        cases.append(case)
     json.dump(
         {
             "description": "pyhf on the seeded random workspaces of tests/support/workspaces.rs and its bimodal one",
@@ -66,7 +85,7 @@ def main():
                 "scipy": scipy.__version__,
             },
             "optimizer": "scipy SLSQP with jax gradients, tolerance 1e-14",
-            "interpolation": {"normsys": "code4", "histosys": "code4p"},
+            "interpolation": SETTINGS,
             "cases": cases,
         },
         sys.stdout,
