@@ -220,8 +220,8 @@ impl Likelihood {
     /// The parameters at whose α = 0 the likelihood has a kink: histosys parameters under
     /// code 0 whose up and down slopes differ in some bin (α·(hi − nom) above 0, α·(nom − lo)
     /// below), and normsys parameters under code 1 whose factors are not reciprocal
-    /// (hi^α above 0, lo^−α below, slopes ln hi and −ln lo). The smooth codes (4p, 4, and 2
-    /// inside ±1) have none; pyhf's code 2 jumps at ±1, which no fit handles.
+    /// (hi^α above 0, lo^−α below, slopes ln hi and −ln lo). The other codes have none: 4p and
+    /// 4 are smooth, and code 2 keeps its slope at ±1, where only its curvature jumps.
     pub fn kinks(&self, z: &[f64]) -> Vec<(usize, f64)> {
         let code = (self.structure.normsys_code, self.structure.histosys_code);
         let mut out: Vec<(usize, f64)> = Vec::new();
