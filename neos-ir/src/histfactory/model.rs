@@ -549,7 +549,9 @@ impl<'b> Model<'b> {
                 centres.push(match (is_poisson, &set.auxdata) {
                     (true, _) => 0.0,
                     (false, Some(a)) => a[j],
-                    (false, None) => set.ty.default_auxdata(),
+                    // A Normal constraint is centred on the parameter's nominal value, which
+                    // is its default initial value (0 for α's, 1 for lumi and γ's).
+                    (false, None) => set.ty.default_init(),
                 });
             }
         }

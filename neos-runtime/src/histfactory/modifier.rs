@@ -177,19 +177,6 @@ impl ModifierType {
         }
     }
 
-    /// The centre of a Normal constraint when the measurement gives no `auxdata` (the Poisson
-    /// constraint's centre τ comes from the data).
-    pub fn default_auxdata(self) -> f64 {
-        match self {
-            ModifierType::HistoSys | ModifierType::NormSys => 0.0,
-            ModifierType::Lumi
-            | ModifierType::NormFactor
-            | ModifierType::ShapeFactor
-            | ModifierType::ShapeSys
-            | ModifierType::StatError => 1.0,
-        }
-    }
-
     /// Whether the measurement must configure the parameter's `auxdata` and `sigmas` (pyhf
     /// takes the luminosity's from there).
     pub fn needs_measurement_config(self) -> bool {
