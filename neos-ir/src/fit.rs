@@ -64,6 +64,22 @@ impl FitConfig {
 }
 
 impl FitConfig {
+    /// Checks that the configuration is for `p` parameters with ordered bounds, saying what
+    /// was expected and what was found.
+    pub(crate) fn check(&self, p: usize) -> std::result::Result<(), String> {
+        if self.bounds.len() != p || self.fixed.len() != p {
+            return Err(format!(
+                "fit: expected {p} bounds and fixed flags, found {} and {}",
+                self.bounds.len(),
+                self.fixed.len()
+            ));
+        }
+        if let Some((lo, hi)) = self.bounds.iter().find(|(lo, hi)| !(lo <= hi)) {
+            return Err(format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]"));
+        }
+        Ok(())
+    }
+
     /// The runtime's description of this fit: its options, restarts and convergence policy.
     pub(crate) fn plan(&self) -> FitPlan {
         FitPlan {
@@ -112,16 +128,13 @@ pub fn fit<'b>(
     objective: impl for<'s> FnOnce(&'s Builder, Tensor<'s>, &[Tensor<'s>]) -> Result<Tensor<'s>>,
 ) -> Result<Tensor<'b>> {
     let p = config.bounds.len();
-    if init.shape() != Shape::fixed(&[p]) || config.fixed.len() != p {
+    if init.shape() != Shape::fixed(&[p]) {
         return Err(fit_error(format!(
-            "fit: expected initial values of shape [{p}] and {p} fixed flags like the bounds, found {} and {}",
-            init.shape(),
-            config.fixed.len()
+            "fit: expected initial values of shape [{p}] like the bounds, found {}",
+            init.shape()
         )));
     }
-    if let Some((lo, hi)) = config.bounds.iter().find(|(lo, hi)| !(lo <= hi)) {
-        return Err(fit_error(format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]")));
-    }
+    config.check(p).map_err(fit_error)?;
     let sub = Builder::new();
     let theta = sub.param("theta", DType::F64, [p]);
     let xs: Vec<Tensor<'_>> =

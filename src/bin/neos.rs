@@ -159,20 +159,20 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// The inference graph of a workspace: `outputs` adds the nodes to evaluate, given the
-/// inference and the observed data (an input named `data`). Returns the graph, their ids and
-/// the observed data.
+/// inference and the observed data (an input named `data`, of `data_len` values). Returns the
+/// graph and their ids.
 fn inference_graph(
     l: &Loaded,
+    data_len: usize,
     outputs: impl for<'b> FnOnce(&Inference<'b>, Tensor<'b>) -> neos::ir::Result<Vec<NodeId>>,
-) -> Result<(Graph, Vec<NodeId>, Vec<f64>), String> {
-    let data = l.data()?;
+) -> Result<(Graph, Vec<NodeId>), String> {
     let b = Builder::new();
     let ids = {
         let inference = Inference::new(l.model(&b).map_err(err)?).map_err(err)?;
-        let d = b.input("data", DType::F64, [data.len()]);
+        let d = b.input("data", DType::F64, [data_len]);
         outputs(&inference, d).map_err(err)?
     };
-    Ok((b.finish().map_err(err)?, ids, data))
+    Ok((b.finish().map_err(err)?, ids))
 }
 
 fn run(cli: Cli) -> Result<Value, String> {
@@ -182,7 +182,9 @@ fn run(cli: Cli) -> Result<Value, String> {
                 StatArg::Qtilde => TestStat::QTilde,
                 StatArg::Q => TestStat::Q,
             };
-            let (g, ids, data) = inference_graph(&Loaded::new(&common)?, |inference, d| {
+            let l = Loaded::new(&common)?;
+            let data = l.data()?;
+            let (g, ids) = inference_graph(&l, data.len(), |inference, d| {
                 let h = inference.hypotest(inference.builder().scalar(poi_value, DType::F64), d, stat)?;
                 Ok(std::iter::once(h.cls_obs.id()).chain(h.cls_exp.iter().map(|t| t.id())).collect())
             })?;
@@ -191,7 +193,9 @@ fn run(cli: Cli) -> Result<Value, String> {
             Ok(json!({"CLs_obs": scalar(&v[0]), "CLs_exp": exp}))
         }
         Command::Significance { common } => {
-            let (g, ids, data) = inference_graph(&Loaded::new(&common)?, |inference, d| {
+            let l = Loaded::new(&common)?;
+            let data = l.data()?;
+            let (g, ids) = inference_graph(&l, data.len(), |inference, d| {
                 let s = inference.significance(d)?;
                 Ok([s.p0_obs.id(), s.z_obs.id()].into_iter().chain(s.p0_exp.iter().map(|t| t.id())).collect())
             })?;
@@ -215,7 +219,8 @@ fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
         (model.suggested_bounds()[poi].1, poi)
     };
     // The μ-independent fits.
-    let (g, ids, data) = inference_graph(l, |inference, d| {
+    let data = l.data()?;
+    let (g, ids) = inference_graph(l, data.len(), |inference, d| {
         let u = inference.unconditional(d)?;
         Ok(vec![u.free.id(), u.asimov.id(), u.asimov_free.id()])
     })?;
@@ -223,7 +228,7 @@ fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
     let (free, asimov, asimov_free) = (v[0].clone(), v[1].clone(), v[2].clone());
     let mu_hat = free.iter().nth(poi).copied().unwrap_or(f64::NAN);
     // Each tested μ, given them as inputs.
-    let (g, ids, _) = inference_graph(l, |inference, d| {
+    let (g, ids) = inference_graph(l, data.len(), |inference, d| {
         let b = inference.builder();
         let p = inference.model().len();
         let u = Unconditional {
@@ -284,7 +289,7 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     let operands: Vec<Vec<f64>> = values.iter().map(|v| v.iter().copied().collect()).collect();
     let operands: Vec<&[f64]> = operands.iter().map(Vec::as_slice).collect();
     let plan = neos_runtime::FitPlan {
-        options: neos_runtime::FitOptions { bounds, fixed: fixed.clone(), tolerance: 1e-9, max_iterations: 200 },
+        options: neos_runtime::FitOptions { bounds, fixed: fixed.clone(), ..neos_runtime::FitOptions::new(init.len()) },
         restarts: true,
         require_convergence: false,
     };

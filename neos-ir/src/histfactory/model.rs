@@ -18,7 +18,6 @@ use ndarray::Array1;
 use neos_runtime::histfactory::{
     ChannelDesc, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Structure,
 };
-use neos_runtime::{FitOptions, FitPlan};
 
 use super::node::HfNode;
 use super::spec::{ModifierType, ParameterConfig, Spec};
@@ -594,34 +593,8 @@ impl<'b> Model<'b> {
     pub fn fit(&self, init: Tensor<'b>, data: Tensor<'b>, config: &FitConfig) -> Result<Tensor<'b>> {
         self.check_theta(init)?;
         self.check_data(data)?;
-        let p = self.len();
-        if config.bounds.len() != p || config.fixed.len() != p {
-            return Err(IrError::Name {
-                message: format!(
-                    "fit: expected {p} bounds and fixed flags, found {} and {}",
-                    config.bounds.len(),
-                    config.fixed.len()
-                ),
-            });
-        }
-        if let Some((lo, hi)) =
-            config.bounds.iter().find(|(lo, hi)| !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal)))
-        {
-            return Err(IrError::Name {
-                message: format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]")
-            });
-        }
-        let plan = FitPlan {
-            options: FitOptions {
-                bounds: config.bounds.clone(),
-                fixed: config.fixed.clone(),
-                tolerance: config.tolerance,
-                max_iterations: config.max_iterations,
-            },
-            restarts: config.restarts,
-            require_convergence: config.require_convergence,
-        };
-        Ok(self.node(Node::Fit(plan), &self.inputs(init, Some(data))))
+        config.check(self.len()).map_err(|message| IrError::Name { message })?;
+        Ok(self.node(Node::Fit(config.plan()), &self.inputs(init, Some(data))))
     }
 }
 

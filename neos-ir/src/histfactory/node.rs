@@ -61,38 +61,28 @@ impl HfNode {
         self.lik.n_main() + self.lik.n_aux()
     }
 
-    /// The input types this node takes and the type it returns.
+    /// The input types this node takes and the type it returns. The runtime owns the layout
+    /// (each input's length, [`Node::shapes`]); the graph adds the shapes: the operands' own,
+    /// the Hessian as [P, P] and the likelihood's value as a scalar.
     fn signature(&self) -> (Vec<TensorType>, TensorType) {
         let p = self.lik.params();
+        let square = TensorType::new(DType::F64, [p, p]);
         let vector = |n: usize| TensorType::new(DType::F64, [n]);
-        let z = vector(self.lik.z_len(self.data_len()));
-        let mut inputs = vec![vector(p)];
-        inputs.extend(self.operand_types.iter().cloned());
-        let last = vector(self.data_len());
+        let (lengths, output) = self.node.shapes(&self.lik);
+        let m = self.operand_types.len();
+        let inputs = lengths
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| match k {
+                k if (1..=m).contains(&k) => self.operand_types[k - 1].clone(),
+                k if k == m + 2 && self.node == Node::HessianVjp => square.clone(),
+                _ => vector(n),
+            })
+            .collect();
         let output = match &self.node {
-            Node::Nll => {
-                inputs.push(last);
-                TensorType::scalar(DType::F64)
-            }
-            Node::Expected => last,
-            Node::Jet { order, .. } => {
-                inputs.push(last);
-                inputs.extend(std::iter::repeat_n(z.clone(), *order));
-                z
-            }
-            Node::Hessian => {
-                inputs.push(last);
-                TensorType::new(DType::F64, [p, p])
-            }
-            Node::HessianVjp => {
-                inputs.push(last);
-                inputs.push(TensorType::new(DType::F64, [p, p]));
-                z
-            }
-            Node::Fit(_) => {
-                inputs.push(last);
-                vector(p)
-            }
+            Node::Nll => TensorType::scalar(DType::F64),
+            Node::Hessian => square,
+            Node::Expected | Node::Jet { .. } | Node::HessianVjp | Node::Fit(_) => vector(output),
         };
         (inputs, output)
     }

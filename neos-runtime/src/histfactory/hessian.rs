@@ -9,7 +9,8 @@ use super::structure::{Likelihood, SampleIndex};
 
 impl Likelihood {
     /// The Hessian of −ln L with respect to θ at z = [θ | operands | data], row-major into `h`
-    /// (P·P values). [`Self::nll`] with a gradient must have run on the same z and scratch.
+    /// (P·P values). A forward pass with derivatives must have run on the same z and scratch
+    /// (`forward(z, s, true, _)`, as [`Self::nll`] with a gradient does).
     ///
     /// Channel by channel, with r_b = 1 − n_b/ν_b and w_b = n_b/ν_b²:
     /// H = Σ_b [w_b ∇ν_b ∇ν_bᵀ + r_b ∇²ν_b] + the constraints' diagonal. Each sample's

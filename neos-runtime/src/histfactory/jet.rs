@@ -53,6 +53,9 @@ pub struct Jets {
     order1: Option<JetBuffers<Dual<f64>>>,
     order2: Option<JetBuffers<Dual<Dual<f64>>>>,
     order3: Option<JetBuffers<Dual<Dual<Dual<f64>>>>>,
+    /// The directions and the per-row term of [`hessian_vjp`], as long as z.
+    directions: [Vec<f64>; 2],
+    term: Vec<f64>,
 }
 
 impl Jets {
@@ -108,38 +111,49 @@ pub fn hessian_vjp(lik: &Likelihood, jets: &mut Jets, z: &[f64], h_bar: &[f64], 
     if scale == 0.0 {
         return Ok(());
     }
-    let embed = |row: &dyn Fn(usize) -> f64| {
-        let mut t = vec![0.0; z.len()];
-        for (j, v) in t[..p].iter_mut().enumerate() {
-            *v = row(j);
+    // The directions and the term live in `jets` so that no call allocates; they are taken
+    // out while `jets.jet` borrows the rest, and put back whatever the outcome.
+    let [mut first, mut second] = std::mem::take(&mut jets.directions);
+    let mut term = std::mem::take(&mut jets.term);
+    term.resize(z.len(), 0.0);
+    let mut run = || -> Result<(), String> {
+        // S = v vᵀ / S_rr with v the row of the largest diagonal entry, when that reproduces S.
+        let r = (0..p).max_by(|&a, &b| sym(a, a).abs().total_cmp(&sym(b, b).abs())).unwrap_or(0);
+        let pivot = sym(r, r);
+        let rank_one = pivot != 0.0
+            && (0..p).all(|i| (0..p).all(|j| (sym(i, j) - sym(i, r) * sym(r, j) / pivot).abs() <= 1e-12 * scale));
+        if rank_one {
+            embed(&mut first, z.len(), p, |j| sym(r, j));
+            jets.jet(lik, Func::Nll, z, &[&first, &first], &mut term)?;
+            for (o, t) in out.iter_mut().zip(&term) {
+                *o = t / pivot;
+            }
+            return Ok(());
         }
-        t
+        for i in 0..p {
+            if (0..p).all(|j| sym(i, j) == 0.0) {
+                continue;
+            }
+            embed(&mut first, z.len(), p, |j| if j == i { 1.0 } else { 0.0 });
+            embed(&mut second, z.len(), p, |j| sym(i, j));
+            jets.jet(lik, Func::Nll, z, &[&first, &second], &mut term)?;
+            for (o, t) in out.iter_mut().zip(&term) {
+                *o += t;
+            }
+        }
+        Ok(())
     };
-    // S = v vᵀ / S_rr with v the row of the largest diagonal entry, when that reproduces S.
-    let r = (0..p).max_by(|&a, &b| sym(a, a).abs().total_cmp(&sym(b, b).abs())).unwrap_or(0);
-    let pivot = sym(r, r);
-    let rank_one = pivot != 0.0
-        && (0..p).all(|i| (0..p).all(|j| (sym(i, j) - sym(i, r) * sym(r, j) / pivot).abs() <= 1e-12 * scale));
-    let mut term = vec![0.0; z.len()];
-    if rank_one {
-        let v = embed(&|j| sym(r, j));
-        jets.jet(lik, Func::Nll, z, &[&v, &v], &mut term)?;
-        for (o, t) in out.iter_mut().zip(&term) {
-            *o = t / pivot;
-        }
-        return Ok(());
+    let result = run();
+    jets.directions = [first, second];
+    jets.term = term;
+    result
+}
+
+/// Fills `t` with zeros as long as z and `row(j)` in its first p entries.
+fn embed(t: &mut Vec<f64>, len: usize, p: usize, row: impl Fn(usize) -> f64) {
+    t.clear();
+    t.resize(len, 0.0);
+    for (j, v) in t[..p].iter_mut().enumerate() {
+        *v = row(j);
     }
-    for i in 0..p {
-        if (0..p).all(|j| sym(i, j) == 0.0) {
-            continue;
-        }
-        let mut e = vec![0.0; z.len()];
-        e[i] = 1.0;
-        let row = embed(&|j| sym(i, j));
-        jets.jet(lik, Func::Nll, z, &[&e, &row], &mut term)?;
-        for (o, t) in out.iter_mut().zip(&term) {
-            *o += t;
-        }
-    }
-    Ok(())
 }

@@ -206,6 +206,14 @@ impl Likelihood {
         }
     }
 
+    /// The forward pass: [`Self::prepare`] (with `derivs` and `templates` as there), then the
+    /// rates and the constraints' widths. What [`Self::hessian`] reads after `derivs`.
+    pub(crate) fn forward<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>, derivs: bool, templates: bool) {
+        self.prepare(z, s, derivs, templates);
+        self.rates(z, s);
+        self.widths(z, s);
+    }
+
     /// F, A and ν from θ and the operands (after [`Self::prepare`]), instance by instance
     /// over each sample's bins.
     fn rates<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>) {
@@ -313,9 +321,7 @@ impl Likelihood {
         grad: Option<(&mut [T], bool)>,
     ) -> T {
         let all = grad.as_ref().is_some_and(|g| g.1);
-        self.prepare(z, s, grad.is_some(), all);
-        self.rates(z, s);
-        self.widths(z, s);
+        self.forward(z, s, grad.is_some(), all);
         let data = &z[self.last_offset()..];
         // Small terms first, the data's constant last, for the sum's precision.
         let mut total = T::zero();
@@ -358,9 +364,12 @@ impl Likelihood {
 
     /// The expected data E(θ) = [ν | aux expectations] at z = [θ | operands] into `out`.
     pub fn expected<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>, out: &mut [T]) {
-        self.prepare(z, s, false, false);
-        self.rates(z, s);
-        self.widths(z, s);
+        self.forward(z, s, false, false);
+        self.expected_from_scratch(z, s, out);
+    }
+
+    /// The expected data from a forward pass already in the scratch.
+    fn expected_from_scratch<T: Scalar>(&self, z: &[T], s: &Scratch<T>, out: &mut [T]) {
         out[..self.n_main].copy_from_slice(&s.nu);
         self.for_each_aux(|c, j, k, kind| {
             let theta = z[self.structure.constraints[c].params.start + j];
@@ -376,13 +385,13 @@ impl Likelihood {
         let last = self.last_offset();
         g.iter_mut().for_each(|v| *v = T::zero());
         // ∂(w·E)/∂w = E, written straight into its place in the gradient.
-        self.expected(&z[..last], s, &mut g[last..]);
+        self.forward(z, s, true, true);
+        self.expected_from_scratch(z, s, &mut g[last..]);
         let w = &z[last..];
         let mut total = T::zero();
         for (wk, ek) in w.iter().zip(&g[last..]) {
             total += *wk * *ek;
         }
-        self.prepare(z, s, true, true);
         s.nu_bar.copy_from_slice(&w[..self.n_main]);
         self.rates_adjoint(z, s, g, true);
         self.constraints_adjoint(z, s, g, true, Func::Expected);

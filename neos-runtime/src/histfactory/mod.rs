@@ -142,12 +142,7 @@ impl Engine {
 
     /// Copies the inputs that make up z into the engine's buffer; returns its length.
     fn load(&mut self, parts: &[&[f64]]) -> usize {
-        let mut at = 0;
-        for part in parts {
-            self.fit.z[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
-        at
+        self.fit.load_at(0, parts)
     }
 
     /// Computes `node` from its inputs into `out`, checking every length; a NaN in the result
@@ -185,7 +180,7 @@ impl Engine {
             Node::Hessian => {
                 let n = self.load(inputs);
                 let f = &mut self.fit;
-                self.lik.nll(&f.z[..n], &mut f.scratch, None, Some((&mut f.grad[..n], false)));
+                self.lik.forward(&f.z[..n], &mut f.scratch, true, false);
                 self.lik.hessian(&f.z[..n], &f.scratch, out, &mut f.work);
             }
             Node::HessianVjp => {

@@ -28,14 +28,18 @@ impl FitBuffers {
         FitBuffers { z: vec![0.0; n], grad: vec![0.0; n], scratch: Scratch::new(lik), work: HessianWork::new(lik) }
     }
 
-    /// Writes θ, the operands and the data into z, checking their lengths.
-    pub(crate) fn load(
-        &mut self,
-        lik: &Likelihood,
-        theta: &[f64],
-        operands: &[&[f64]],
-        data: &[f64],
-    ) -> Result<(), String> {
+    /// Copies `parts` into z from index `at` on; returns where they end.
+    pub(crate) fn load_at(&mut self, mut at: usize, parts: &[&[f64]]) -> usize {
+        for part in parts {
+            self.z[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        at
+    }
+
+    /// Writes the operands and the data into z after θ (which each evaluation overwrites),
+    /// checking their lengths.
+    fn load_fixed(&mut self, lik: &Likelihood, operands: &[&[f64]], data: &[f64]) -> Result<(), String> {
         lik.check_operands(operands)?;
         let n = lik.n_main() + lik.n_aux();
         if data.len() != n {
@@ -46,14 +50,8 @@ impl FitBuffers {
                 data.len()
             ));
         }
-        if theta.len() != lik.params() {
-            return Err(format!("expected {} parameters, found {}", lik.params(), theta.len()));
-        }
-        let mut at = 0;
-        for part in std::iter::once(theta).chain(operands.iter().copied()).chain(std::iter::once(data)) {
-            self.z[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
+        let at = self.load_at(lik.params(), operands);
+        self.load_at(at, &[data]);
         Ok(())
     }
 }
@@ -75,8 +73,7 @@ impl<'a> NllObjective<'a> {
         operands: &[&[f64]],
         data: &[f64],
     ) -> Result<Self, String> {
-        let theta = vec![0.0; lik.params()];
-        buffers.load(lik, &theta, operands, data)?;
+        buffers.load_fixed(lik, operands, data)?;
         let constant = lik.data_constant(data);
         // The histograms stay as they are during the fit, and so do the constraints' widths.
         buffers.scratch.widths_fixed = false;

@@ -188,7 +188,12 @@ impl Likelihood {
             }
             let n = c.params.len();
             match c.ty.constraint() {
-                Constraint::None => return Err(format!("{at}: expected a constrained modifier type")),
+                Constraint::None => {
+                    return Err(format!(
+                        "{at}: expected a constrained modifier type (histosys, normsys, lumi, staterror or shapesys), found {}",
+                        c.ty
+                    ))
+                }
                 Constraint::Poisson if c.sources.is_empty() => {
                     return Err(format!("{at}: expected the nominal and uncertainties of a shapesys, found none"))
                 }
@@ -324,8 +329,14 @@ impl Likelihood {
             }
             constraints.push(ConstraintDesc { ty, params: start..end, sigmas, sources });
         }
-        let normsys_code = *NormSysCode::ALL.get(r.int()?).ok_or("expected a normsys code")?;
-        let histosys_code = *HistoSysCode::ALL.get(r.int()?).ok_or("expected a histosys code")?;
+        let k = r.int()?;
+        let normsys_code = *NormSysCode::ALL
+            .get(k)
+            .ok_or_else(|| format!("expected a normsys code below {}, found {k}", NormSysCode::ALL.len()))?;
+        let k = r.int()?;
+        let histosys_code = *HistoSysCode::ALL
+            .get(k)
+            .ok_or_else(|| format!("expected a histosys code below {}, found {k}", HistoSysCode::ALL.len()))?;
         if r.i != ints.len() || r.f != floats.len() {
             return Err(format!(
                 "expected {} integers and {} floats, found {} and {}",
