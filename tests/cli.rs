@@ -106,7 +106,10 @@ fn bad_input_gives_one_line_and_a_failing_exit() {
         (vec!["cls", "/nonexistent/ws.json"], "reading /nonexistent/ws.json"),
         (vec!["fit", good.to_str().unwrap(), "--fix", "nope=1"], "--fix: expected one of the model's parameters"),
         (vec!["fit", good.to_str().unwrap(), "--fix", "mu=20"], "--fix mu: expected a value within [0, 10], found 20"),
-        (vec!["upper-limit", good.to_str().unwrap(), "--cl", "1.5"], "expected 0 < cl < 1"),
+        (
+            vec!["upper-limit", good.to_str().unwrap(), "--cl", "1.5"],
+            "--cl: expected a confidence level between 0 and 1, found 1.5",
+        ),
         (
             vec!["cls", good.to_str().unwrap(), "--measurement", "other"],
             "expected a measurement named `other`, found only meas",
@@ -134,7 +137,10 @@ fn configs_of_parameters_the_model_lacks_are_ignored_with_a_warning() {
     assert!(ok, "{stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "warning: measurements[0].config.parameters[2]: measurement parameter `alpha_missing`: the model has no parameter of that name, so its settings are ignored"
+        format!(
+            "warning: {}: measurements[0].config.parameters[2]: measurement parameter `alpha_missing`: the model has no parameter of that name, so its settings are ignored",
+            file.display()
+        )
     );
     let v: Value = serde_json::from_str(&stdout).unwrap();
     close("CLs_obs", &v["CLs_obs"], &case["hypotest_mu1_qtilde"]["CLs_obs"], 1e-6);

@@ -19,6 +19,7 @@
 use std::cell::{Ref, RefCell};
 use std::fmt;
 use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::sync::Arc;
 
 use ndarray::ArrayD;
 
@@ -226,6 +227,14 @@ impl<'b> Tensor<'b> {
 
     pub fn dtype(self) -> DType {
         self.ty().dtype
+    }
+
+    /// The value of a constant (a workspace's histogram), or `None` for anything computed.
+    pub fn constant_value(self) -> Option<Arc<ArrayD<f64>>> {
+        match &self.b.graph.borrow().node(self.id).op {
+            Op::Const { value } => Some(Arc::clone(value)),
+            _ => None,
+        }
     }
 
     fn unary(self, op: UnaryOp) -> Tensor<'b> {

@@ -78,6 +78,20 @@ impl<'b> Inference<'b> {
         let poi = model
             .poi_index
             .ok_or_else(|| IrError::Name { message: "inference: expected a model with a poi, found none".into() })?;
+        // pyhf refuses a fixed POI: the profile likelihood ratio compares fits with it free
+        // and fixed, and a POI that cannot move makes every test statistic zero.
+        let name = &model.par_names()[poi];
+        let (lo, hi) = model.suggested_bounds()[poi];
+        if model.suggested_fixed()[poi] {
+            return Err(IrError::Name {
+                message: format!("inference: expected a free poi, found `{name}` fixed by the measurement config"),
+            });
+        }
+        if !(lo < hi) {
+            return Err(IrError::Name {
+                message: format!("inference: expected poi bounds of positive width, found `{name}` within [{lo}, {hi}]"),
+            });
+        }
         Ok(Inference { b: model.builder(), model, poi, restarts: true, tolerance: 1e-9 })
     }
 
@@ -209,12 +223,16 @@ impl<'b> Inference<'b> {
         // the b-only one N(0, 1).
         let t = match stat {
             TestStat::Q => sq - sq_a,
-            TestStat::QTilde => self.b.select(sq.lt(sq_a), sq - sq_a, (q - q_a) / (sq_a * 2.0)),
+            // `≤` as pyhf has it: with no sensitivity (q = q_A = 0) the other branch is 0/0.
+            TestStat::QTilde => self.b.select(sq.le(sq_a), sq - sq_a, (q - q_a) / (sq_a * 2.0)),
         };
         let clsb = (-(t + sq_a)).norm_cdf();
         let clb = (-t).norm_cdf();
+        // Far in the tail both p-values underflow; their ratio tends to 0 there.
+        let zero = mu.lit(0.0);
+        let cls_obs = self.b.select(clb.gt(zero), clsb / self.b.select(clb.gt(zero), clb, mu.lit(1.0)), zero);
         let cls_exp = BAND.map(|n| (-(sq_a + n)).norm_cdf() / mu.lit(-n).norm_cdf());
-        Ok(Hypotest { cls_obs: clsb / clb, clsb_obs: clsb, clb_obs: clb, cls_exp, q_obs: q, q_asimov: q_a })
+        Ok(Hypotest { cls_obs, clsb_obs: clsb, clb_obs: clb, cls_exp, q_obs: q, q_asimov: q_a })
     }
 
     /// Discovery: pyhf's `hypotest(0, data, model, test_stat="q0")`, p₀ and Z = Φ⁻¹(1 − p₀) = √q₀.
@@ -350,6 +368,11 @@ pub fn upper_limit(
             return Ok(*v);
         }
         let v = cls_at(mu)?;
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            return Err(IrError::Name {
+                message: format!("upper limit: expected a CLs value at μ = {mu}, found {} ({})", v[k], band_name(k)),
+            });
+        }
         points.push((mu, v));
         Ok(v)
     };
@@ -377,7 +400,8 @@ pub fn upper_limit(
                     if a.0 >= max_mu {
                         return Err(IrError::Name {
                             message: format!(
-                                "upper limit: expected CLs to fall below {alpha} for μ up to {max_mu}, found CLs = {} at μ = {max_mu} ({})",
+                                "upper limit: expected CLs to fall below 1 − cl = {} for μ up to {max_mu}, found CLs = {} at μ = {max_mu} ({})",
+                                round12(alpha),
                                 a.1,
                                 band_name(k)
                             ),
@@ -389,7 +413,8 @@ pub fn upper_limit(
                     if b.0 <= floor {
                         return Err(IrError::Name {
                             message: format!(
-                                "upper limit: expected CLs above {alpha} near μ = 0, found CLs = {} at μ = {floor} ({})",
+                                "upper limit: expected CLs above 1 − cl = {} near μ = 0, found CLs = {} at μ = {floor} ({})",
+                                round12(alpha),
                                 b.1,
                                 band_name(k)
                             ),
@@ -439,6 +464,11 @@ pub fn upper_limit(
 }
 
 /// Which of the six limits index k is, for messages.
+/// `1 − cl` as the user wrote `cl`: 0.05, not 0.050000000000000044.
+fn round12(x: f64) -> f64 {
+    (x * 1e12).round() / 1e12
+}
+
 fn band_name(k: usize) -> String {
     if k == 0 {
         "observed".to_string()

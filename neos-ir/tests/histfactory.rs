@@ -303,7 +303,14 @@ fn workspace_errors_name_their_place() {
             }),
             "channels[0].samples[1].modifiers[1].data.hi_data: expected 4 values (one per bin), found 2",
         ),
-        (Box::new(|w| w["observations"] = serde_json::json!([])), "expected an observation for channel `SR`"),
+        (
+            Box::new(|w| w["observations"] = serde_json::json!([{"name": "other", "data": [1.0]}])),
+            "expected an observation for channel `SR`",
+        ),
+        (
+            Box::new(|w| w["observations"] = serde_json::json!([])),
+            "observations: expected at least one entry, found an empty array",
+        ),
         (
             Box::new(|w| w["measurements"][0]["config"]["parameters"][0]["bounds"] = serde_json::json!([[2.0, 1.0]])),
             "measurements[0].config.parameters[0].bounds[0]: expected low ≤ high, found [2, 1]",

@@ -9,12 +9,12 @@
 
 use neos_runtime::histfactory::{
     evaluate, hessian_vjp, jet, ChannelDesc, ConstraintDesc, FitBuffers, Func, HessianWork, HistoSysCode, Instance,
-    Jets, Likelihood, ModifierType as T, Node, NormSysCode, SampleDesc, Scratch, Structure,
+    Jets, Likelihood, ModifierType as T, Node, NormSysCode, SampleDesc, Scratch, Source, Structure,
 };
 use neos_runtime::{minimize, FitOptions, Objective};
 
 /// Operand lengths: nominal and variations of three samples over channels of 3 and 2 bins.
-const OPERANDS: [&[f64]; 14] = [
+const OPERANDS: [&[f64]; 15] = [
     &[12.0, 20.0, 22.0], // 0 bkg nominal (sr)
     &[13.0, 21.5, 22.5], // 1 bkg hi
     &[11.5, 18.0, 23.0], // 2 bkg lo (bin 2 on the same side as hi: non-monotonic)
@@ -29,14 +29,16 @@ const OPERANDS: [&[f64]; 14] = [
     &[29.0, 24.0],       // 11 its lo
     &[1.2],              // 12 a second normsys hi (both above 1: non-monotonic)
     &[1.1],              // 13 its lo
+    &[1.5, 1.3],         // 14 control-region stat (the same staterror, bins 3–4 of its set)
 ];
 
 /// Parameters: 0 jes (histosys), 1 lumi, 2 mu, 3 xsec (normsys), 4 theory (normsys),
-/// 5–6 free (shapefactor, cr), 7–9 shape (shapesys), 10–12 stat (staterror).
+/// 5–6 free (shapefactor, cr), 7–9 shape (shapesys), 10–14 stat (staterror: 10–12 in the
+/// signal region, 13–14 in the control region, concatenated as pyhf does for one name).
 fn structure(normsys_code: NormSysCode, histosys_code: HistoSysCode) -> Structure {
     let inst = |ty, param, data: &[usize]| Instance { ty, param, data: data.to_vec() };
     Structure {
-        params: 13,
+        params: 15,
         operands: OPERANDS.iter().map(|o| o.len()).collect(),
         channels: vec![
             ChannelDesc {
@@ -48,6 +50,7 @@ fn structure(normsys_code: NormSysCode, histosys_code: HistoSysCode) -> Structur
                         inst(T::ShapeFactor, 5, &[]),
                         inst(T::Lumi, 1, &[]),
                         inst(T::NormSys, 4, &[12, 13]),
+                        inst(T::StatError, 13, &[14]),
                     ],
                 }],
             },
@@ -77,21 +80,26 @@ fn structure(normsys_code: NormSysCode, histosys_code: HistoSysCode) -> Structur
             },
         ],
         constraints: vec![
-            ConstraintDesc { ty: T::HistoSys, params: 0..1, sigmas: None, sources: vec![] },
-            ConstraintDesc { ty: T::Lumi, params: 1..2, sigmas: Some(vec![0.05]), sources: vec![] },
-            ConstraintDesc { ty: T::NormSys, params: 3..4, sigmas: None, sources: vec![] },
-            ConstraintDesc { ty: T::NormSys, params: 4..5, sigmas: None, sources: vec![] },
-            ConstraintDesc { ty: T::ShapeSys, params: 7..10, sigmas: None, sources: vec![(0, 8)] },
-            ConstraintDesc { ty: T::StatError, params: 10..13, sigmas: None, sources: vec![(0, 5), (3, 4)] },
+            ConstraintDesc { ty: T::HistoSys, params: 0..1, widths: None, sources: vec![] },
+            ConstraintDesc { ty: T::Lumi, params: 1..2, widths: Some(vec![0.05]), sources: vec![] },
+            ConstraintDesc { ty: T::NormSys, params: 3..4, widths: None, sources: vec![] },
+            ConstraintDesc { ty: T::NormSys, params: 4..5, widths: None, sources: vec![] },
+            ConstraintDesc { ty: T::ShapeSys, params: 7..10, widths: None, sources: vec![src(0, 8, 0)] },
+            ConstraintDesc {
+                ty: T::StatError,
+                params: 10..15,
+                widths: None,
+                sources: vec![src(9, 14, 3), src(0, 5, 0), src(3, 4, 0)],
+            },
         ],
         normsys_code,
         histosys_code,
     }
 }
 
-const THETA: [f64; 13] = [0.3, 1.02, 1.2, -0.4, 0.7, 0.9, 1.1, 1.05, 0.97, 1.02, 0.95, 1.03, 1.01];
-/// Main data (2 + 3 bins), then aux: jes 0, lumi 1, xsec 0, theory 0, shapesys τ (3), stat 1 (3).
-const DATA: [f64; 15] = [33.0, 27.0, 17.0, 31.0, 36.0, 0.0, 1.0, 0.0, 0.0, 36.0, 44.4, 77.4, 1.0, 1.0, 1.0];
+const THETA: [f64; 15] = [0.3, 1.02, 1.2, -0.4, 0.7, 0.9, 1.1, 1.05, 0.97, 1.02, 0.95, 1.03, 1.01, 0.98, 1.04];
+/// Main data (2 + 3 bins), then aux: jes 0, lumi 1, xsec 0, theory 0, shapesys τ (3), stat 1 (5).
+const DATA: [f64; 17] = [33.0, 27.0, 17.0, 31.0, 36.0, 0.0, 1.0, 0.0, 0.0, 36.0, 44.4, 77.4, 1.0, 1.0, 1.0, 1.0, 1.0];
 
 fn z() -> Vec<f64> {
     let mut z = THETA.to_vec();
@@ -100,6 +108,10 @@ fn z() -> Vec<f64> {
     }
     z.extend_from_slice(&DATA);
     z
+}
+
+fn src(nominal: usize, uncertainty: usize, offset: usize) -> Source {
+    Source { nominal, uncertainty, offset }
 }
 
 fn codes() -> Vec<(NormSysCode, HistoSysCode)> {
@@ -289,7 +301,7 @@ fn evaluate_checks_lengths_and_reports_nan() {
     inputs.pop();
     inputs.push(short);
     let err = evaluate(&lik, &Node::Nll, &inputs, &mut out).unwrap_err();
-    assert!(err.contains("input 15: expected 15 values, found 3"), "{err}");
+    assert!(err.contains("input 16: expected 17 values, found 3"), "{err}");
     // A negative rate has no Poisson likelihood.
     let negative = [-50.0, 20.0, 22.0];
     inputs.pop();
@@ -325,11 +337,11 @@ impl Objective for Blocky<'_> {
 fn block_elimination_reaches_the_dense_minimum() {
     let lik = Likelihood::new(structure(NormSysCode::Code4, HistoSysCode::Code4p)).unwrap();
     // The per-bin γ's of the control region and of the signal region, by bin.
-    assert_eq!(lik.blocks(), [vec![5], vec![6], vec![7, 10], vec![8, 11], vec![9, 12]]);
+    assert_eq!(lik.blocks(), [vec![5, 13], vec![6, 14], vec![7, 10], vec![8, 11], vec![9, 12]]);
     let mut options = FitOptions::new(lik.params());
     options.bounds = vec![(-5.0, 5.0), (0.0, 10.0), (0.0, 10.0), (-5.0, 5.0), (-5.0, 5.0)];
-    options.bounds.extend([(1e-10, 10.0); 8]);
-    let start = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    options.bounds.extend([(1e-10, 10.0); 10]);
+    let start = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
     let fit = |blocks: bool| {
         let mut buffers = FitBuffers::new(&lik);
         let inner = neos_runtime::histfactory::NllObjective::new(&lik, &mut buffers, &OPERANDS, &DATA).unwrap();

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use ndarray::Array1;
 use neos_runtime::histfactory::{
-    ChannelDesc, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Structure,
+    ChannelDesc, ConfigKey, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Sharing,
+    Source, Structure,
 };
 
 use super::node::HfNode;
@@ -36,11 +37,17 @@ pub struct ParamSet {
     pub range: Range<usize>,
     pub inits: Vec<f64>,
     pub bounds: Vec<(f64, f64)>,
-    pub fixed: bool,
-    /// The centres of the constraint terms from the measurement config, if given (Normal).
+    /// Whether each parameter is held at its initial value in fits: by the measurement
+    /// config, or (as pyhf does) because its constraint has no width in that bin.
+    pub fixed: Vec<bool>,
+    /// Whether the measurement config said `fixed`, which then holds for every bin.
+    fixed_by_config: bool,
+    /// The auxiliary measurements from the measurement config, if given.
     auxdata: Option<Vec<f64>>,
-    /// The constraint widths from the measurement config, if given (lumi).
+    /// The constraint widths σ from the measurement config, if given (lumi, staterror).
     sigmas: Option<Vec<f64>>,
+    /// The Poisson constraint's τ from the measurement config, if given (shapesys).
+    factors: Option<Vec<f64>>,
     /// Where the set first appears.
     pub at: Loc,
 }
@@ -237,37 +244,36 @@ impl<'b> Model<'b> {
                 (*c, samples)
             })
             .collect();
-        // Parameter sets: name → (type, parameter count, first appearance).
-        let mut seen: BTreeMap<&str, (ModifierType, usize, Loc)> = BTreeMap::new();
+        // Parameter sets by name, in the order of the walk (pyhf's: sorted channels, sorted
+        // samples, then each sample's modifiers).
+        let mut sets: BTreeMap<&str, SetLayout<'_>> = BTreeMap::new();
         let mut appearance: Vec<&str> = Vec::new();
+        let mut walk = 0;
         for (channel, samples) in &sorted {
             let bins = bins_of[channel.name.as_str()];
             for sample in samples {
                 for m in &sample.modifiers {
-                    let len = m.ty.parameters(bins);
-                    match seen.get(m.name.as_str()) {
-                        Some((ty, n, _)) if *ty != m.ty || *n != len => push_error(&mut errors, m.at,
-                            format!(
-                                "modifier `{}`: expected a {ty} with {n} parameter(s) as where it first appears, found a {} with {len}",
-                                m.name, m.ty
-                            ),
-                        ),
-                        Some(_) => {}
-                        None => {
-                            seen.insert(&m.name, (m.ty, len, m.at));
-                            appearance.push(&m.name);
-                        }
+                    walk += 1;
+                    let Some(set) = sets.get_mut(m.name.as_str()) else {
+                        sets.insert(&m.name, SetLayout::new(m.ty, &channel.name, bins, m.at, walk));
+                        appearance.push(&m.name);
+                        continue;
+                    };
+                    if let Err(e) = set.add(m.ty, &channel.name, bins, walk) {
+                        push_error(&mut errors, m.at, format!("modifier `{}`: {e}", m.name));
                     }
                 }
             }
         }
-        // pyhf orders parameter sets by modifier type (alphabetically), then by first appearance.
-        let mut order: Vec<(usize, &str)> = appearance.iter().copied().enumerate().collect();
-        order.sort_by_key(|(k, name)| (seen[name].0, *k));
+        // pyhf orders parameter sets by modifier type (alphabetically; a set of two types by
+        // the first), then by first appearance as that type.
+        let mut order: Vec<&str> = appearance.clone();
+        order.sort_by_key(|name| sets[name].order_key());
         let mut params = Vec::with_capacity(order.len());
         let mut offset = 0;
-        for (_, name) in order {
-            let (ty, len, at) = seen[name];
+        for name in order {
+            let set = &sets[name];
+            let (ty, len) = (set.ty, set.len);
             let (lo, hi) = ty.default_bounds();
             params.push(ParamSet {
                 name: name.to_string(),
@@ -275,13 +281,16 @@ impl<'b> Model<'b> {
                 range: offset..offset + len,
                 inits: vec![ty.default_init(); len],
                 bounds: vec![(lo, hi); len],
-                fixed: false,
+                fixed: vec![false; len],
+                fixed_by_config: false,
                 auxdata: None,
                 sigmas: None,
-                at,
+                factors: None,
+                at: set.at,
             });
             offset += len;
         }
+        check_unique_names(&params, &mut errors);
         let mut ignored = Vec::new();
         for config in &spec.parameters {
             match params.iter_mut().find(|p| p.name == config.name) {
@@ -350,7 +359,7 @@ impl<'b> Model<'b> {
             })
         };
         let set_of = |name: &str| params.iter().find(|p| p.name == name);
-        let mut sources: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+        let mut sources: BTreeMap<&str, Vec<Source>> = BTreeMap::new();
         let mut channel_descs = Vec::with_capacity(sorted.len());
         for (channel, samples) in &sorted {
             let mut sample_descs = Vec::with_capacity(samples.len());
@@ -359,35 +368,41 @@ impl<'b> Model<'b> {
                 let mut modifiers = Vec::with_capacity(sample.modifiers.len());
                 for m in &sample.modifiers {
                     let data: Vec<usize> = m.data.iter().map(|d| operand(d.tensor())).collect();
+                    // Where this channel's parameters start within the set.
+                    let within = sets.get(m.name.as_str()).map_or(0, |set| set.offset_in(&channel.name));
                     if let (Constraint::Normal | Constraint::Poisson, [uncertainty]) = (m.ty.constraint(), &data[..]) {
-                        sources.entry(&m.name).or_default().push((nominal, *uncertainty));
+                        let source = Source { nominal, uncertainty: *uncertainty, offset: within };
+                        sources.entry(&m.name).or_default().push(source);
                     }
-                    let param = set_of(&m.name).map_or(0, |p| p.range.start);
+                    let param = set_of(&m.name).map_or(0, |p| p.range.start) + within;
                     modifiers.push(Instance { ty: m.ty, param, data });
                 }
                 sample_descs.push(SampleDesc { nominal, modifiers });
             }
             channel_descs.push(ChannelDesc { bins: bins_of[channel.name.as_str()], samples: sample_descs });
         }
+        // Bins whose templates give the constraint no width hold their parameter at its
+        // initial value, as pyhf fixes them (only where the templates are known constants).
+        for set in params.iter_mut().filter(|s| !s.fixed_by_config) {
+            let all = sources.get(set.name.as_str()).map_or(&[][..], Vec::as_slice);
+            if let Some(widthless) = widthless_bins(set, all, &operands) {
+                set.fixed.iter_mut().zip(widthless).for_each(|(f, w)| *f |= w);
+            }
+        }
         let constraints = params
             .iter()
             .filter(|set| set.constraint() != Constraint::None)
-            .map(|set| {
-                let all = sources.get(set.name.as_str()).cloned().unwrap_or_default();
-                ConstraintDesc {
-                    ty: set.ty,
-                    params: set.range.clone(),
-                    // staterror's widths come from its templates; a shapesys's τ from its last
-                    // instance; the others' from the measurement, else 1.
-                    sigmas: match set.ty.constraint() {
-                        Constraint::Normal if all.is_empty() => set.sigmas.clone(),
-                        Constraint::Normal | Constraint::Poisson | Constraint::None => None,
-                    },
-                    sources: match set.ty.constraint() {
-                        Constraint::Poisson => all.last().copied().into_iter().collect(),
-                        Constraint::Normal | Constraint::None => all,
-                    },
-                }
+            .map(|set| ConstraintDesc {
+                ty: set.ty,
+                params: set.range.clone(),
+                // The measurement's σ (lumi, or a staterror's given widths) or τ (a shapesys's
+                // `factors`); otherwise the runtime computes them from the templates.
+                widths: match set.ty.constraint() {
+                    Constraint::Normal => set.sigmas.clone(),
+                    Constraint::Poisson => set.factors.clone(),
+                    Constraint::None => None,
+                },
+                sources: sources.get(set.name.as_str()).cloned().unwrap_or_default(),
             })
             .collect();
         let structure = Structure {
@@ -459,7 +474,7 @@ impl<'b> Model<'b> {
     }
 
     pub fn suggested_fixed(&self) -> Vec<bool> {
-        self.params.iter().flat_map(|p| std::iter::repeat_n(p.fixed, p.len())).collect()
+        self.params.iter().flat_map(|p| p.fixed.iter().copied()).collect()
     }
 
     /// Channel names and bin counts, in the order of the main data.
@@ -544,9 +559,11 @@ impl<'b> Model<'b> {
         for set in self.params.iter().filter(|s| s.constraint() != Constraint::None) {
             for j in 0..set.len() {
                 let is_poisson = set.constraint() == Constraint::Poisson;
-                poisson.push(if is_poisson { 1.0 } else { 0.0 });
+                poisson.push(if is_poisson && set.auxdata.is_none() { 1.0 } else { 0.0 });
                 centres.push(match (is_poisson, &set.auxdata) {
-                    (true, _) => 0.0,
+                    // The measurement's auxiliary count replaces τ (pyhf reads it so).
+                    (true, Some(a)) => a[j],
+                    (true, None) => 0.0,
                     (false, Some(a)) => a[j],
                     // A Normal constraint is centred on the parameter's nominal value, which
                     // is its default initial value (0 for α's, 1 for lumi and γ's).
@@ -610,16 +627,38 @@ fn many(mut errors: Vec<IrError>) -> IrError {
     }
 }
 
-/// Applies a measurement's parameter config, checking lengths and bounds.
+/// Applies a measurement's parameter config, checking that the type takes each setting (as
+/// pyhf does), and lengths and bounds.
 fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Result<(), String> {
     let n = set.len();
     let at = format!("measurement parameter `{}`", set.name);
+    let given = [
+        (ConfigKey::Inits, config.inits.is_some()),
+        (ConfigKey::Bounds, config.bounds.is_some()),
+        (ConfigKey::Fixed, config.fixed.is_some()),
+        (ConfigKey::Auxdata, config.auxdata.is_some()),
+        (ConfigKey::Sigmas, config.sigmas.is_some()),
+        (ConfigKey::Factors, config.factors.is_some()),
+    ];
+    if let Some((key, _)) = given.iter().find(|(key, given)| *given && !set.ty.takes(*key)) {
+        let takes: Vec<&str> = ConfigKey::ALL.iter().filter(|k| set.ty.takes(**k)).map(|k| k.name()).collect();
+        return Err(format!(
+            "{at}: expected only the settings a {} takes ({}), found `{}`",
+            set.ty,
+            takes.join(", "),
+            key.name()
+        ));
+    }
     let check_len = |what: &str, len: usize| {
         if len == n {
             Ok(())
         } else {
             Err(format!("{at}: expected {n} {what} (one per parameter), found {len}"))
         }
+    };
+    let positive = |what: &str, values: &[f64]| match values.iter().find(|v| v.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
+        Some(v) => Err(format!("{at}: expected positive {what}, found {v}")),
+        None => Ok(()),
     };
     if let Some(bounds) = &config.bounds {
         check_len("bounds", bounds.len())?;
@@ -639,17 +678,21 @@ fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Re
     }
     if let Some(sigmas) = &config.sigmas {
         check_len("sigmas", sigmas.len())?;
-        if let Some(s) = sigmas.iter().find(|s| s.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
-            return Err(format!("{at}: expected positive sigmas, found {s}"));
-        }
+        positive("sigmas", sigmas)?;
         set.sigmas = Some(sigmas.clone());
+    }
+    if let Some(factors) = &config.factors {
+        check_len("factors", factors.len())?;
+        positive("factors", factors)?;
+        set.factors = Some(factors.clone());
     }
     if let Some(inits) = &config.inits {
         check_len("inits", inits.len())?;
         set.inits = inits.clone();
     }
     if let Some(fixed) = config.fixed {
-        set.fixed = fixed;
+        set.fixed = vec![fixed; n];
+        set.fixed_by_config = true;
     }
     if let Some((i, v)) =
         set.inits.iter().enumerate().find(|(i, v)| !(set.bounds[*i].0 <= **v && **v <= set.bounds[*i].1))
@@ -660,4 +703,130 @@ fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Re
         ));
     }
     Ok(())
+}
+
+/// One parameter set while the layout is computed: its type (the first in layout order when
+/// a normsys and a histosys share it), its parameter count, where each channel's parameters
+/// start (staterror), and the walk positions that order it.
+struct SetLayout<'s> {
+    ty: ModifierType,
+    len: usize,
+    at: Loc,
+    /// The channel whose bins came first, or each channel's start (staterror).
+    channels: Vec<(&'s str, usize)>,
+    /// The first walk position of the name as each of its types.
+    first: Vec<(ModifierType, usize)>,
+}
+
+impl<'s> SetLayout<'s> {
+    fn new(ty: ModifierType, channel: &'s str, bins: usize, at: Loc, walk: usize) -> Self {
+        SetLayout { ty, len: ty.parameters(bins), at, channels: vec![(channel, 0)], first: vec![(ty, walk)] }
+    }
+
+    /// Adds another modifier of the set's name, or says why it cannot share the set.
+    fn add(&mut self, ty: ModifierType, channel: &'s str, bins: usize, walk: usize) -> std::result::Result<(), String> {
+        if !self.ty.shares_parameters_with(ty) {
+            return Err(format!(
+                "expected a {} as where the name first appears, found a {ty}; only modifiers whose parameters \
+                 have the same facts (a normsys and a histosys) can share a name",
+                self.ty
+            ));
+        }
+        match ty.sharing() {
+            Sharing::Once => {
+                return Err(format!(
+                    "expected one {ty} of this name in the model, found a second; each {ty} has parameters of its own, \
+                     so give it a name of its own"
+                ))
+            }
+            Sharing::PerChannel => {
+                if !self.channels.iter().any(|(c, _)| *c == channel) {
+                    self.channels.push((channel, self.len));
+                    self.len += ty.parameters(bins);
+                }
+            }
+            Sharing::Shared => {
+                if ty.parameters(bins) != self.len {
+                    return Err(format!(
+                        "expected a {ty} of {} parameter(s) as where the name first appears, found {} (channel `{channel}` \
+                         has {bins} bins)",
+                        self.len,
+                        ty.parameters(bins)
+                    ));
+                }
+            }
+        }
+        if !self.first.iter().any(|(t, _)| *t == ty) {
+            self.first.push((ty, walk));
+        }
+        self.ty = self.ty.min(ty);
+        Ok(())
+    }
+
+    /// Where `channel`'s parameters start within the set.
+    fn offset_in(&self, channel: &str) -> usize {
+        self.channels.iter().find(|(c, _)| *c == channel).map_or(0, |(_, start)| *start)
+    }
+
+    /// pyhf's order: by type, then by first appearance as that type.
+    fn order_key(&self) -> (ModifierType, usize) {
+        let walk = self.first.iter().find(|(t, _)| *t == self.ty).map_or(0, |(_, w)| *w);
+        (self.ty, walk)
+    }
+}
+
+/// Refuses two parameters of one name (a normfactor `stat[0]` beside the staterror `stat`),
+/// which pyhf accepts and then confuses: a fit's results are reported by name.
+fn check_unique_names(params: &[ParamSet], errors: &mut Vec<IrError>) {
+    let mut owner: BTreeMap<String, &ParamSet> = BTreeMap::new();
+    for set in params {
+        for i in 0..set.len() {
+            let name = if set.is_scalar() { set.name.clone() } else { format!("{}[{i}]", set.name) };
+            if let Some(first) = owner.get(&name) {
+                push_error(
+                    errors,
+                    set.at,
+                    format!(
+                        "parameter `{name}`: expected unique parameter names, found it for the {} `{}` and the {} `{}`",
+                        first.ty, first.name, set.ty, set.name
+                    ),
+                );
+                return;
+            }
+            owner.insert(name, set);
+        }
+    }
+}
+
+/// The bins of a constrained set whose templates give no width (pyhf fixes their parameters):
+/// a staterror bin whose uncertainties are all zero or whose nominal sum is not positive, a
+/// shapesys bin with a non-positive nominal or uncertainty. `None` when the set is not built
+/// from templates, or when they are not constants (a network's histograms change with
+/// training; the runtime then gives such a bin width 1).
+fn widthless_bins(set: &ParamSet, sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<bool>> {
+    let widths_given = match set.constraint() {
+        Constraint::Normal => set.sigmas.is_some(),
+        Constraint::Poisson => set.factors.is_some(),
+        Constraint::None => true,
+    };
+    if widths_given || sources.is_empty() {
+        return None;
+    }
+    let mut sq = vec![0.0; set.len()];
+    let mut sum = vec![0.0; set.len()];
+    let mut any_positive = vec![true; set.len()];
+    for src in sources {
+        let nominal = operands.get(src.nominal)?.constant_value()?;
+        let delta = operands.get(src.uncertainty)?.constant_value()?;
+        for (b, (n, d)) in nominal.iter().zip(delta.iter()).enumerate() {
+            let j = src.offset + b;
+            sq[j] += d * d;
+            sum[j] += n;
+            any_positive[j] &= *n > 0.0 && *d > 0.0;
+        }
+    }
+    Some(match set.constraint() {
+        Constraint::Poisson => any_positive.iter().map(|ok| !ok).collect(),
+        Constraint::Normal | Constraint::None => sq.iter().zip(&sum).map(|(q, s)| !(*q > 0.0 && *s > 0.0)).collect(),
+    })
 }

@@ -62,6 +62,8 @@ pub struct ParameterConfig {
     pub fixed: Option<bool>,
     pub auxdata: Option<Vec<f64>>,
     pub sigmas: Option<Vec<f64>>,
+    /// A shapesys's Poisson τ per bin, in place of (nominal/uncertainty)².
+    pub factors: Option<Vec<f64>>,
     pub at: Loc,
 }
 

@@ -50,11 +50,26 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn field<'v>(obj: &'v Value, key: &str, path: &str) -> Result<&'v Value> {
-    match obj {
-        Value::Object(map) => map.get(key).ok_or_else(|| error(path, format!("expected a `{key}` field, found none"))),
-        other => Err(error(path, format!("expected an object, found {}", describe(other)))),
+/// Checks that `v` is an object with every `required` field and no field outside `allowed`
+/// (pyhf's schema sets `additionalProperties: false` on every object of a workspace).
+fn object<'v>(v: &'v Value, path: &str, allowed: &[&str], required: &[&str]) -> Result<&'v Map<String, Value>> {
+    let map = v.as_object().ok_or_else(|| error(path, format!("expected an object, found {}", describe(v))))?;
+    if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(error(path, format!("expected only the fields {}, found `{key}`", allowed.join(", "))));
     }
+    if let Some(key) = required.iter().find(|k| !map.contains_key(**k)) {
+        return Err(error(path, format!("expected a `{key}` field, found none")));
+    }
+    Ok(map)
+}
+
+/// A non-empty array (pyhf's schema: `minItems: 1`).
+fn items<'v>(v: &'v Value, path: &str) -> Result<&'v Vec<Value>> {
+    let list = array(v, path)?;
+    if list.is_empty() {
+        return Err(error(path, "expected at least one entry, found an empty array".into()));
+    }
+    Ok(list)
 }
 
 fn string(v: &Value, path: &str) -> Result<String> {
@@ -76,6 +91,12 @@ fn number(v: &Value, path: &str) -> Result<f64> {
 
 fn numbers(v: &Value, path: &str) -> Result<Vec<f64>> {
     array(v, path)?.iter().enumerate().map(|(i, x)| number(x, &format!("{path}[{i}]"))).collect()
+}
+
+/// A non-empty array of numbers.
+fn filled_numbers(v: &Value, path: &str) -> Result<Vec<f64>> {
+    items(v, path)?;
+    numbers(v, path)
 }
 
 fn counts(v: &Value, n: usize, path: &str) -> Result<Vec<f64>> {
@@ -114,58 +135,46 @@ impl Workspace {
         }
     }
 
-    /// Parses a workspace, checking its structure and the consistency of bin counts.
+    /// Parses a workspace, checking it against pyhf's schema (1.0.0: required and allowed
+    /// fields, types, non-empty arrays) and the consistency of names and bin counts.
     pub fn from_json(text: &str) -> Result<Self> {
         let root: Value = serde_json::from_str(text).map_err(|e| error("workspace", format!("expected JSON, {e}")))?;
+        let top = ["channels", "measurements", "observations", "version"];
+        object(&root, "workspace", &top, &top)?;
+        let version = match &root["version"] {
+            Value::String(v) if v == "1.0.0" => v.clone(),
+            other => return Err(error("version", format!("expected \"1.0.0\", found {}", describe(other)))),
+        };
         let mut ws = Workspace {
             channels: Vec::new(),
             observations: Vec::new(),
             measurements: Vec::new(),
-            version: root.get("version").and_then(Value::as_str).unwrap_or("1.0.0").to_string(),
+            version,
             paths: vec!["workspace".into()],
         };
-        for (c, ch) in array(field(&root, "channels", "workspace")?, "channels")?.iter().enumerate() {
+        for (c, ch) in items(&root["channels"], "channels")?.iter().enumerate() {
             let cpath = format!("channels[{c}]");
-            let name = string(field(ch, "name", &cpath)?, &format!("{cpath}.name"))?;
+            object(ch, &cpath, &["name", "samples"], &["name", "samples"])?;
+            let name = string(&ch["name"], &format!("{cpath}.name"))?;
             let mut samples = Vec::new();
             let mut bins = None;
-            for (s, sa) in array(field(ch, "samples", &cpath)?, &format!("{cpath}.samples"))?.iter().enumerate() {
+            for (s, sa) in items(&ch["samples"], &format!("{cpath}.samples"))?.iter().enumerate() {
                 let spath = format!("{cpath}.samples[{s}]");
-                let sname = string(field(sa, "name", &spath)?, &format!("{spath}.name"))?;
-                let data = numbers(field(sa, "data", &spath)?, &format!("{spath}.data"))?;
+                let fields = ["name", "data", "modifiers"];
+                object(sa, &spath, &fields, &fields)?;
+                let sname = string(&sa["name"], &format!("{spath}.name"))?;
+                let data = filled_numbers(&sa["data"], &format!("{spath}.data"))?;
                 let n = *bins.get_or_insert(data.len());
-                if data.len() != n || n == 0 {
+                if data.len() != n {
                     return Err(error(
                         &format!("{spath}.data"),
-                        format!("expected {} bins like the channel's first sample, found {}", n.max(1), data.len()),
+                        format!("expected {n} bins like the channel's first sample, found {}", data.len()),
                     ));
                 }
                 let mut modifiers = Vec::new();
-                for (m, mo) in array(field(sa, "modifiers", &spath)?, &format!("{spath}.modifiers"))?.iter().enumerate()
-                {
+                for (m, mo) in array(&sa["modifiers"], &format!("{spath}.modifiers"))?.iter().enumerate() {
                     let mpath = format!("{spath}.modifiers[{m}]");
-                    let mname = string(field(mo, "name", &mpath)?, &format!("{mpath}.name"))?;
-                    let kind = string(field(mo, "type", &mpath)?, &format!("{mpath}.type"))?;
-                    let ty = ModifierType::from_name(&kind).ok_or_else(|| {
-                        error(
-                            &format!("{mpath}.type"),
-                            format!("expected one of {}, found `{kind}`", ModifierType::names()),
-                        )
-                    })?;
-                    let dpath = format!("{mpath}.data");
-                    let value = mo.get("data").unwrap_or(&Value::Null);
-                    let data = ty
-                        .fields()
-                        .iter()
-                        .map(|f| match f.json {
-                            None => modifier_field(value, f.shape, n, &dpath),
-                            Some(key) => {
-                                modifier_field(field(value, key, &dpath)?, f.shape, n, &format!("{dpath}.{key}"))
-                            }
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    let at = ws.loc(mpath);
-                    modifiers.push(Modifier { name: mname, ty, data, at });
+                    modifiers.push(ws.read_modifier(mo, n, &mpath)?);
                 }
                 let at = ws.loc(spath);
                 samples.push(Sample { name: sname, nominal: data, modifiers, at });
@@ -173,10 +182,17 @@ impl Workspace {
             let at = ws.loc(cpath);
             ws.channels.push(Channel { name, samples, at });
         }
-        for (o, ob) in array(field(&root, "observations", "workspace")?, "observations")?.iter().enumerate() {
+        for (o, ob) in items(&root["observations"], "observations")?.iter().enumerate() {
             let opath = format!("observations[{o}]");
-            let name = string(field(ob, "name", &opath)?, &format!("{opath}.name"))?;
-            let data = numbers(field(ob, "data", &opath)?, &format!("{opath}.data"))?;
+            object(ob, &opath, &["name", "data"], &["name", "data"])?;
+            let name = string(&ob["name"], &format!("{opath}.name"))?;
+            let data = filled_numbers(&ob["data"], &format!("{opath}.data"))?;
+            if ws.observations.iter().any(|(n, _)| *n == name) {
+                return Err(error(&opath, format!("expected one observation per channel, found a second for `{name}`")));
+            }
+            if let Some((i, x)) = data.iter().enumerate().find(|(_, x)| **x < 0.0) {
+                return Err(error(&format!("{opath}.data[{i}]"), format!("expected a count of events (≥ 0), found {x}")));
+            }
             ws.observations.push((name, data));
         }
         for channel in &ws.channels {
@@ -197,37 +213,77 @@ impl Workspace {
                 Some(_) => {}
             }
         }
-        for (m, me) in array(field(&root, "measurements", "workspace")?, "measurements")?.iter().enumerate() {
-            let measurement = ws.read_measurement(me, &format!("measurements[{m}]"))?;
+        for (m, me) in items(&root["measurements"], "measurements")?.iter().enumerate() {
+            let mpath = format!("measurements[{m}]");
+            let measurement = ws.read_measurement(me, &mpath)?;
+            if ws.measurements.iter().any(|other| other.name == measurement.name) {
+                return Err(error(
+                    &mpath,
+                    format!("expected unique measurement names, found `{}` a second time", measurement.name),
+                ));
+            }
             ws.measurements.push(measurement);
-        }
-        if ws.measurements.is_empty() {
-            return Err(error("measurements", "expected at least one measurement, found none".into()));
         }
         Ok(ws)
     }
 
-    fn read_measurement(&mut self, me: &Value, mpath: &str) -> Result<Measurement> {
-        let name = string(field(me, "name", mpath)?, &format!("{mpath}.name"))?;
-        let config = field(me, "config", mpath)?;
-        let cpath = format!("{mpath}.config");
-        let poi = string(field(config, "poi", &cpath)?, &format!("{cpath}.poi"))?;
-        let poi_at = self.loc(format!("{cpath}.poi"));
-        let mut parameters = Vec::new();
-        let empty = Vec::new();
-        let list = match config.get("parameters") {
-            Some(v) => array(v, &format!("{cpath}.parameters"))?,
-            None => &empty,
+    /// One modifier of a sample of `n` bins: its data read by the facts of its type.
+    fn read_modifier(&mut self, mo: &Value, n: usize, mpath: &str) -> Result<Modifier<Vec<f64>>> {
+        let fields = ["name", "type", "data"];
+        object(mo, mpath, &fields, &fields)?;
+        let name = string(&mo["name"], &format!("{mpath}.name"))?;
+        let kind = string(&mo["type"], &format!("{mpath}.type"))?;
+        let ty = ModifierType::from_name(&kind).ok_or_else(|| {
+            error(&format!("{mpath}.type"), format!("expected one of {}, found `{kind}`", ModifierType::names()))
+        })?;
+        if ty.needs_measurement_config() && name != ty.name() {
+            // pyhf's schema names the luminosity modifier `lumi`, always.
+            return Err(error(&format!("{mpath}.name"), format!("expected a {ty} named `{ty}`, found `{name}`")));
+        }
+        let dpath = format!("{mpath}.data");
+        let value = &mo["data"];
+        let specs = ty.fields();
+        let keys: Vec<&str> = specs.iter().filter_map(|f| f.json).collect();
+        let data = match specs {
+            [] if value.is_null() => Vec::new(),
+            [] => return Err(error(&dpath, format!("expected null (a {ty} has no data), found {}", describe(value)))),
+            [f] if f.json.is_none() => vec![modifier_field(value, f.shape, n, &dpath)?],
+            _ => {
+                object(value, &dpath, &keys, &keys)?;
+                specs
+                    .iter()
+                    .map(|f| {
+                        let key = f.json.unwrap_or_default();
+                        modifier_field(&value[key], f.shape, n, &format!("{dpath}.{key}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
         };
-        for (p, pa) in list.iter().enumerate() {
+        let at = self.loc(mpath.to_string());
+        Ok(Modifier { name, ty, data, at })
+    }
+
+    fn read_measurement(&mut self, me: &Value, mpath: &str) -> Result<Measurement> {
+        object(me, mpath, &["name", "config"], &["name", "config"])?;
+        let name = string(&me["name"], &format!("{mpath}.name"))?;
+        let config = &me["config"];
+        let cpath = format!("{mpath}.config");
+        object(config, &cpath, &["poi", "parameters"], &["poi", "parameters"])?;
+        let poi = string(&config["poi"], &format!("{cpath}.poi"))?;
+        let poi_at = self.loc(format!("{cpath}.poi"));
+        let mut parameters: Vec<ParameterConfig> = Vec::new();
+        for (p, pa) in array(&config["parameters"], &format!("{cpath}.parameters"))?.iter().enumerate() {
             let ppath = format!("{cpath}.parameters[{p}]");
+            let keys = ["name", "inits", "bounds", "auxdata", "factors", "sigmas", "fixed"];
+            object(pa, &ppath, &keys, &["name"])?;
             let list_of = |key: &str| -> Result<Option<Vec<f64>>> {
-                pa.get(key).map(|v| numbers(v, &format!("{ppath}.{key}"))).transpose()
+                let path = format!("{ppath}.{key}");
+                pa.get(key).map(|v| filled_numbers(v, &path)).transpose()
             };
             let bounds = match pa.get("bounds") {
                 None => None,
                 Some(v) => Some(
-                    array(v, &format!("{ppath}.bounds"))?
+                    items(v, &format!("{ppath}.bounds"))?
                         .iter()
                         .enumerate()
                         .map(|(i, pair)| {
@@ -253,10 +309,17 @@ impl Workspace {
                     ))
                 }
             };
-            let name = string(field(pa, "name", &ppath)?, &format!("{ppath}.name"))?;
-            let (inits, auxdata, sigmas) = (list_of("inits")?, list_of("auxdata")?, list_of("sigmas")?);
+            let name = string(&pa["name"], &format!("{ppath}.name"))?;
+            if parameters.iter().any(|q| q.name == name) {
+                return Err(error(
+                    &ppath,
+                    format!("expected one config per parameter, found a second for `{name}`"),
+                ));
+            }
+            let (inits, auxdata, sigmas, factors) =
+                (list_of("inits")?, list_of("auxdata")?, list_of("sigmas")?, list_of("factors")?);
             let at = self.loc(ppath);
-            parameters.push(ParameterConfig { name, inits, bounds, fixed, auxdata, sigmas, at });
+            parameters.push(ParameterConfig { name, inits, bounds, fixed, auxdata, sigmas, factors, at });
         }
         Ok(Measurement { name, poi: (poi, poi_at), parameters })
     }
@@ -307,6 +370,9 @@ impl Workspace {
                         }
                         if let Some(v) = &p.sigmas {
                             obj.insert("sigmas".into(), json!(v));
+                        }
+                        if let Some(v) = &p.factors {
+                            obj.insert("factors".into(), json!(v));
                         }
                         Value::Object(obj)
                     })

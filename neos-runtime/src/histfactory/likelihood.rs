@@ -24,7 +24,7 @@
 use super::interp::{histosys_coefficients, normsys};
 use super::modifier::{Constraint, ModifierType, HI, LO};
 use super::scalar::{Dual, Scalar};
-use super::structure::Likelihood;
+use super::structure::{Likelihood, Source};
 
 /// Which scalar function of the structure: the negative log-likelihood of z = [θ | operands |
 /// data], or the weighted expected data w·E(θ) of z = [θ | operands | w].
@@ -131,6 +131,10 @@ pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
 impl Likelihood {
     fn operand<'z, T>(&self, z: &'z [T], k: usize) -> &'z [T] {
         &z[self.offsets[k]..self.offsets[k] + self.structure.operands[k]]
+    }
+
+    fn operand_len(&self, k: usize) -> usize {
+        self.structure.operands[k]
     }
 
     /// The value of a multiplicative instance at bin b.
@@ -251,36 +255,56 @@ impl Likelihood {
 
     /// The constraints' widths: σ for Normal constraints (with ln σ), τ for Poisson ones;
     /// nothing when they are known to be current.
+    ///
+    /// From templates, pyhf's: σ_j = √(Σ δ²)/Σ nominal over the staterror instances covering
+    /// bin j, τ_j = (nominal/δ)² for a shapesys. A bin whose templates give no positive width
+    /// (zero uncertainties, or no positive nominal) gets width 1, as pyhf gives it, rather than
+    /// a NaN; the model holds such a bin's parameter fixed when it can see the data.
     pub(crate) fn widths<T: Scalar>(&self, z: &[T], s: &mut Scratch<T>) {
         if s.widths_fixed {
             return;
         }
-        let mut k = 0;
+        let mut k0 = 0;
         for c in &self.structure.constraints {
-            for j in 0..c.params.len() {
-                s.width[k] = match (c.ty.constraint(), &c.sigmas) {
-                    (Constraint::Poisson, _) => {
-                        let &(nominal, delta) = c.sources.last().unwrap_or(&(0, 0));
-                        let r = self.operand(z, nominal)[j] / self.operand(z, delta)[j];
-                        r * r
+            let n = c.params.len();
+            let (width, log_width) = (&mut s.width[k0..k0 + n], &mut s.log_width[k0..k0 + n]);
+            match (c.ty.constraint(), &c.widths) {
+                (_, Some(fixed)) => width.iter_mut().zip(fixed).for_each(|(w, f)| *w = T::cst(*f)),
+                (_, None) if c.sources.is_empty() => width.iter_mut().for_each(|w| *w = T::cst(1.0)),
+                (Constraint::Poisson, None) => {
+                    let src = c.sources[0];
+                    let (nominal, delta) = (self.operand(z, src.nominal), self.operand(z, src.uncertainty));
+                    for (j, w) in width.iter_mut().enumerate() {
+                        let (nom, d) = (nominal[j], delta[j]);
+                        *w = if nom.re() > 0.0 && d.re() > 0.0 {
+                            let r = nom / d;
+                            r * r
+                        } else {
+                            T::cst(1.0)
+                        };
                     }
-                    (_, Some(sigmas)) => T::cst(sigmas[j]),
-                    (_, None) if c.sources.is_empty() => T::cst(1.0),
-                    (_, None) => {
-                        let (mut sq, mut sum) = (T::zero(), T::zero());
-                        for &(nominal, delta) in &c.sources {
-                            let d = self.operand(z, delta)[j];
-                            sq += d * d;
-                            sum += self.operand(z, nominal)[j];
-                        }
-                        sq.sqrt() / sum
-                    }
-                };
-                if c.ty.constraint() == Constraint::Normal {
-                    s.log_width[k] = s.width[k].ln();
                 }
-                k += 1;
+                (Constraint::Normal | Constraint::None, None) => {
+                    // Σ δ² in `width` and Σ nominal in `log_width` first, then σ.
+                    width.iter_mut().chain(log_width.iter_mut()).for_each(|v| *v = T::zero());
+                    for src in &c.sources {
+                        let (nominal, delta) = (self.operand(z, src.nominal), self.operand(z, src.uncertainty));
+                        for (b, (nom, d)) in nominal.iter().zip(delta).enumerate() {
+                            width[src.offset + b] += *d * *d;
+                            log_width[src.offset + b] += *nom;
+                        }
+                    }
+                    for (w, sum) in width.iter_mut().zip(log_width.iter()) {
+                        *w = if w.re() > 0.0 && sum.re() > 0.0 { w.sqrt() / *sum } else { T::cst(1.0) };
+                    }
+                }
             }
+            if c.ty.constraint() == Constraint::Normal {
+                for (lw, w) in log_width.iter_mut().zip(width.iter()) {
+                    *lw = w.ln();
+                }
+            }
+            k0 += n;
         }
     }
 
@@ -505,7 +529,7 @@ impl Likelihood {
                         T::zero()
                     }
                 };
-                if all && c.sigmas.is_none() && !c.sources.is_empty() {
+                if all && c.widths.is_none() && !c.sources.is_empty() {
                     self.width_adjoint(z, c.ty.constraint(), &c.sources, j, w, width_bar, g);
                 }
                 k += 1;
@@ -514,40 +538,48 @@ impl Likelihood {
     }
 
     /// Passes the adjoint of a width computed from templates on to them: τ = (nominal/δ)² for
-    /// shapesys, σ = √(Σδ²)/Σnominal for staterror.
+    /// shapesys, σ = √(Σδ²)/Σnominal for staterror. A width that fell back to 1 depends on
+    /// nothing.
     #[allow(clippy::too_many_arguments)]
     fn width_adjoint<T: Scalar>(
         &self,
         z: &[T],
         kind: Constraint,
-        sources: &[(usize, usize)],
+        sources: &[Source],
         j: usize,
         width: T,
         width_bar: T,
         g: &mut [T],
     ) {
+        let covering = |src: &&Source| j >= src.offset && j < src.offset + self.operand_len(src.nominal);
         match kind {
             Constraint::Poisson => {
-                let &(nominal, delta) = sources.last().unwrap_or(&(0, 0));
-                let (n_off, d_off) = (self.offsets[nominal] + j, self.offsets[delta] + j);
+                let Some(src) = sources.first() else { return };
+                let (n_off, d_off) = (self.offsets[src.nominal] + j, self.offsets[src.uncertainty] + j);
                 let (n, d) = (z[n_off], z[d_off]);
+                if !(n.re() > 0.0 && d.re() > 0.0) {
+                    return;
+                }
                 // τ = n²/δ²: ∂τ/∂n = 2n/δ², ∂τ/∂δ = −2n²/δ³.
                 g[n_off] += width_bar * n * 2.0 / (d * d);
                 g[d_off] -= width_bar * n * n * 2.0 / (d * d * d);
             }
             Constraint::Normal | Constraint::None => {
                 let (mut sq, mut sum) = (T::zero(), T::zero());
-                for &(nominal, delta) in sources {
-                    let d = z[self.offsets[delta] + j];
+                for src in sources.iter().filter(covering) {
+                    let d = z[self.offsets[src.uncertainty] + j - src.offset];
                     sq += d * d;
-                    sum += z[self.offsets[nominal] + j];
+                    sum += z[self.offsets[src.nominal] + j - src.offset];
+                }
+                if !(sq.re() > 0.0 && sum.re() > 0.0) {
+                    return;
                 }
                 let root = sq.sqrt();
                 // σ = R/N: ∂σ/∂δ = δ/(R·N), ∂σ/∂nominal = −σ/N.
-                for &(nominal, delta) in sources {
-                    let d_off = self.offsets[delta] + j;
+                for src in sources.iter().filter(covering) {
+                    let d_off = self.offsets[src.uncertainty] + j - src.offset;
                     g[d_off] += width_bar * z[d_off] / (root * sum);
-                    g[self.offsets[nominal] + j] -= width_bar * width / sum;
+                    g[self.offsets[src.nominal] + j - src.offset] -= width_bar * width / sum;
                 }
             }
         }

@@ -28,10 +28,12 @@ pub use hessian::HessianWork;
 pub use interp::{histosys_coefficients, normsys};
 pub use jet::{hessian_vjp, jet, JetBuffers, Jets, MAX_ORDER};
 pub use likelihood::{Func, Scratch};
-pub use modifier::{Constraint, Effect, Field, FieldShape, HistoSysCode, ModifierType, NormSysCode, HI, LO};
+pub use modifier::{
+    ConfigKey, Constraint, Effect, Field, FieldShape, HistoSysCode, ModifierType, NormSysCode, Sharing, HI, LO,
+};
 pub use objective::{fit, FitBuffers, NllObjective};
 pub use scalar::{second_order, Dual, Scalar};
-pub use structure::{ChannelDesc, ConstraintDesc, Instance, Likelihood, SampleDesc, Structure};
+pub use structure::{ChannelDesc, ConstraintDesc, Instance, Likelihood, SampleDesc, Source, Structure};
 
 use std::sync::Arc;
 

@@ -46,6 +46,47 @@ pub enum Effect {
     Additive,
 }
 
+/// How the modifiers of one name combine into one parameter set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Every modifier of the name acts on the same parameters (per-bin ones need the same
+    /// bin count wherever they appear).
+    Shared,
+    /// Each channel's modifiers of the name get parameters of their own, one per bin,
+    /// concatenated in channel order (pyhf's staterror): within a channel they are shared.
+    PerChannel,
+    /// The name may be given to one modifier only (pyhf refuses a second shapesys of a name).
+    Once,
+}
+
+/// A setting of a measurement's parameter config (pyhf's `parameters` entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigKey {
+    Inits,
+    Bounds,
+    Fixed,
+    Auxdata,
+    Sigmas,
+    Factors,
+}
+
+impl ConfigKey {
+    pub const ALL: [ConfigKey; 6] =
+        [ConfigKey::Inits, ConfigKey::Bounds, ConfigKey::Fixed, ConfigKey::Auxdata, ConfigKey::Sigmas, ConfigKey::Factors];
+
+    /// The key as a workspace writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigKey::Inits => "inits",
+            ConfigKey::Bounds => "bounds",
+            ConfigKey::Fixed => "fixed",
+            ConfigKey::Auxdata => "auxdata",
+            ConfigKey::Sigmas => "sigmas",
+            ConfigKey::Factors => "factors",
+        }
+    }
+}
+
 /// The shape of one piece of a modifier's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldShape {
@@ -175,6 +216,45 @@ impl ModifierType {
             ModifierType::Lumi | ModifierType::NormFactor | ModifierType::ShapeFactor => (0.0, 10.0),
             ModifierType::ShapeSys | ModifierType::StatError => (1e-10, 10.0),
         }
+    }
+
+    /// How modifiers of one name and this type share parameters.
+    pub fn sharing(self) -> Sharing {
+        match self {
+            ModifierType::StatError => Sharing::PerChannel,
+            ModifierType::ShapeSys => Sharing::Once,
+            ModifierType::HistoSys
+            | ModifierType::Lumi
+            | ModifierType::NormFactor
+            | ModifierType::NormSys
+            | ModifierType::ShapeFactor => Sharing::Shared,
+        }
+    }
+
+    /// Whether a measurement's parameter config may set `key` for a parameter of this type
+    /// (pyhf refuses settings a type does not use: `sigmas` of a normsys, `auxdata` of a
+    /// free factor).
+    pub fn takes(self, key: ConfigKey) -> bool {
+        match key {
+            ConfigKey::Inits | ConfigKey::Bounds | ConfigKey::Fixed => true,
+            ConfigKey::Auxdata => self.constraint() != Constraint::None,
+            ConfigKey::Sigmas => matches!(self, ModifierType::Lumi | ModifierType::StatError),
+            ConfigKey::Factors => self == ModifierType::ShapeSys,
+        }
+    }
+
+    /// Whether modifiers of this type and of `other` may be one parameter set under one name:
+    /// pyhf merges sets whose facts agree (a normsys and a histosys of one name, the usual
+    /// pattern of ROOT exports, share their α) and refuses the others.
+    pub fn shares_parameters_with(self, other: ModifierType) -> bool {
+        self == other
+            || (self.constraint() == other.constraint()
+                && self.per_bin() == other.per_bin()
+                && self.default_init() == other.default_init()
+                && self.default_bounds() == other.default_bounds()
+                && self.sharing() == other.sharing()
+                && self.needs_measurement_config() == other.needs_measurement_config()
+                && ConfigKey::ALL.iter().all(|k| self.takes(*k) == other.takes(*k)))
     }
 
     /// Whether the measurement must configure the parameter's `auxdata` and `sigmas` (pyhf

@@ -35,17 +35,31 @@ pub struct ChannelDesc {
     pub samples: Vec<SampleDesc>,
 }
 
+/// The templates one modifier instance gives to its set's constraint widths: its sample's
+/// nominal operand and its uncertainty operand, which cover the set's parameters from
+/// `offset` on (a staterror named in several channels has one parameter per bin of each, in
+/// channel order, as pyhf concatenates them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub nominal: usize,
+    pub uncertainty: usize,
+    pub offset: usize,
+}
+
 /// The constraint of one constrained parameter set: its type, its parameters (one auxiliary
-/// measurement each, laid out in this order after the main data), and where its width comes
-/// from: fixed `sigmas` (the measurement's, for lumi), otherwise the modifier data of `sources`
-/// ((nominal operand, uncertainty operand) of every staterror instance of the set; the last
-/// shapesys instance's), otherwise 1.
+/// measurement each, laid out in this order after the main data), and where its widths come
+/// from: fixed `widths` (σ for Normal constraints, from the measurement's `sigmas`; τ for a
+/// shapesys, from its `factors`), otherwise the modifier data of `sources` (every staterror
+/// instance of the set; the one shapesys instance), otherwise 1.
+///
+/// Bins whose templates give no width (a zero or negative uncertainty or nominal sum) get
+/// width 1, as pyhf gives them; the model fixes their parameters where it can see the data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConstraintDesc {
     pub ty: ModifierType,
     pub params: Range<usize>,
-    pub sigmas: Option<Vec<f64>>,
-    pub sources: Vec<(usize, usize)>,
+    pub widths: Option<Vec<f64>>,
+    pub sources: Vec<Source>,
 }
 
 /// A whole model.
@@ -194,19 +208,27 @@ impl Likelihood {
                         c.ty
                     ))
                 }
-                Constraint::Poisson if c.sources.is_empty() => {
-                    return Err(format!("{at}: expected the nominal and uncertainties of a shapesys, found none"))
-                }
                 Constraint::Normal | Constraint::Poisson => {}
             }
-            if let Some(s) = &c.sigmas {
+            if let Some(s) = &c.widths {
                 if s.len() != n {
-                    return Err(format!("{at}: expected {n} sigmas, found {}", s.len()));
+                    return Err(format!("{at}: expected {n} widths, found {}", s.len()));
                 }
             }
-            for &(nominal, uncertainty) in &c.sources {
-                operand(nominal, n, &format!("{at}: nominal"))?;
-                operand(uncertainty, n, &format!("{at}: uncertainties"))?;
+            if c.ty.constraint() == Constraint::Poisson && c.widths.is_none() && c.sources.len() != 1 {
+                return Err(format!("{at}: expected the templates of one shapesys, found {}", c.sources.len()));
+            }
+            for source in &c.sources {
+                let len = structure.operands.get(source.nominal).copied().unwrap_or(0);
+                if source.offset + len > n {
+                    return Err(format!(
+                        "{at}: expected templates within the set's {n} parameters, found bins {}..{}",
+                        source.offset,
+                        source.offset + len
+                    ));
+                }
+                operand(source.nominal, len.max(1), &format!("{at}: nominal"))?;
+                operand(source.uncertainty, len.max(1), &format!("{at}: uncertainties"))?;
             }
             n_aux += n;
         }
@@ -223,6 +245,18 @@ impl Likelihood {
 
     pub fn structure(&self) -> &Structure {
         &self.structure
+    }
+
+    /// An estimate (from above, within a small factor) of the bytes one fit of this model
+    /// allocates: the dense P×P matrices of Newton's method (the Hessian, its trial copy, the
+    /// result's, the factorisation and an inverse for uncertainties) and the per-bin buffers
+    /// of the likelihood's evaluation. Tools check it against the memory they may use before
+    /// they start, so that a model too large for the machine is refused with a message.
+    pub fn fit_bytes(&self) -> u64 {
+        let p = self.structure.params as u64;
+        let operands: u64 = self.structure.operands.iter().map(|&n| n as u64).sum();
+        let per_bin = (self.slots + self.n_main + self.n_aux) as u64;
+        8 * (8 * p.saturating_mul(p) + 16 * per_bin + 4 * (p + operands))
     }
 
     /// The number of parameters.
@@ -280,11 +314,11 @@ impl Likelihood {
         let mut floats = Vec::new();
         ints.push(s.constraints.len());
         for c in &s.constraints {
-            ints.extend([type_code(c.ty), c.params.start, c.params.end, usize::from(c.sigmas.is_some())]);
-            floats.extend(c.sigmas.iter().flatten());
+            ints.extend([type_code(c.ty), c.params.start, c.params.end, usize::from(c.widths.is_some())]);
+            floats.extend(c.widths.iter().flatten());
             ints.push(c.sources.len());
-            for (a, b) in &c.sources {
-                ints.extend([*a, *b]);
+            for source in &c.sources {
+                ints.extend([source.nominal, source.uncertainty, source.offset]);
             }
         }
         let normsys = NormSysCode::ALL.iter().position(|c| *c == s.normsys_code).unwrap_or(0);
@@ -321,13 +355,13 @@ impl Likelihood {
         for _ in 0..r.int()? {
             let ty = r.ty()?;
             let (start, end) = (r.int()?, r.int()?);
-            let sigmas =
+            let widths =
                 if r.int()? == 1 { Some((start..end).map(|_| r.float()).collect::<Result<_, _>>()?) } else { None };
             let mut sources = Vec::new();
             for _ in 0..r.int()? {
-                sources.push((r.int()?, r.int()?));
+                sources.push(Source { nominal: r.int()?, uncertainty: r.int()?, offset: r.int()? });
             }
-            constraints.push(ConstraintDesc { ty, params: start..end, sigmas, sources });
+            constraints.push(ConstraintDesc { ty, params: start..end, widths, sources });
         }
         let k = r.int()?;
         let normsys_code = *NormSysCode::ALL

@@ -9,15 +9,21 @@
 //! Every subcommand takes `--measurement NAME`, `--normsys-interpcode code1|code4` and
 //! `--histosys-interpcode code0|code2|code4p` (pyhf's defaults: code4 and code4p).
 
+mod limits;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndarray::{Array1, ArrayD};
 use neos::ir::histfactory::{HistoSysCode, Measurement, Model, NormSysCode, Workspace};
 use neos::ir::inference::{asymptotic_limits, upper_limit, Inference, TestStat, Unconditional};
 use neos::ir::{eval, Bindings, Builder, DType, Graph, NodeId, Tensor};
 use serde_json::{json, Map, Value};
+
+#[global_allocator]
+static ALLOCATOR: limits::ReportingAllocator = limits::ReportingAllocator;
 
 #[derive(Parser, Debug)]
 #[command(name = "neos", version, about = "Asymptotic inference on pyhf JSON workspaces, printing JSON")]
@@ -63,6 +69,7 @@ enum StatArg {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Observed and expected CLs at one POI value (like `pyhf cls`).
+    #[command(allow_negative_numbers = true)]
     Cls {
         #[command(flatten)]
         common: Common,
@@ -79,6 +86,7 @@ enum Command {
         common: Common,
     },
     /// The maximum-likelihood fit, with uncertainties from the inverse Hessian.
+    #[command(allow_negative_numbers = true)]
     Fit {
         #[command(flatten)]
         common: Common,
@@ -87,6 +95,7 @@ enum Command {
         fix: Vec<String>,
     },
     /// Upper limits on the POI: where observed and expected CLs cross 1 − cl.
+    #[command(allow_negative_numbers = true)]
     UpperLimit {
         #[command(flatten)]
         common: Common,
@@ -102,14 +111,27 @@ struct Loaded {
     measurement: Measurement,
     normsys: NormSysCode,
     histosys: HistoSysCode,
+    /// The workspace's path as messages show it.
+    path: String,
 }
 
 impl Loaded {
     fn new(c: &Common) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(&c.workspace).map_err(|e| format!("reading {}: {e}", c.workspace.display()))?;
-        let ws = Workspace::from_json(&text).map_err(|e| format!("{}: {e}", c.workspace.display()))?;
-        let measurement = ws.measurement(c.measurement.as_deref()).map_err(|e| e.to_string())?.clone();
+        let path = &c.workspace;
+        let shown = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| format!("reading {shown}: {e}"))?;
+        // A FIFO or a device would block or never end; a workspace is a file.
+        if !meta.is_file() {
+            let kind = if meta.is_dir() { "a directory" } else { "not a regular file (a pipe, socket or device)" };
+            return Err(format!("reading {shown}: expected a regular file, found {kind}"));
+        }
+        // Parsed JSON takes up to ~16 times the text's size (a number of a few characters
+        // becomes a 32-byte value in an array that may double its capacity).
+        limits::check_memory(&format!("reading {shown}"), meta.len().saturating_mul(16))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {shown}: {e}"))?;
+        let ws = Workspace::from_json(&text).map_err(|e| format!("{shown}: {e}"))?;
+        drop(text);
+        let measurement = ws.measurement(c.measurement.as_deref()).map_err(|e| format!("{shown}: {e}"))?.clone();
         let normsys = match c.normsys_interpcode {
             NormsysArg::Code1 => NormSysCode::Code1,
             NormsysArg::Code4 => NormSysCode::Code4,
@@ -119,24 +141,38 @@ impl Loaded {
             HistosysArg::Code2 => HistoSysCode::Code2,
             HistosysArg::Code4p => HistoSysCode::Code4p,
         };
-        let loaded = Loaded { ws, measurement, normsys, histosys };
+        let loaded = Loaded { ws, measurement, normsys, histosys, path: shown.to_string() };
+        let b = Builder::new();
+        let model = loaded.model(&b)?;
+        limits::check_memory(
+            &format!("{shown}: a fit of the model's {} parameters and {} bins", model.len(), model.n_main()),
+            model.likelihood().fit_bytes(),
+        )?;
         // pyhf ignores settings of parameters the model lacks (exports from ROOT always
         // configure `lumi`); say so once.
-        let b = Builder::new();
-        for (at, message) in loaded.model(&b).map_err(err)?.ignored_configs() {
-            eprintln!("warning: {}: {message}", loaded.ws.path(*at));
+        for (at, message) in model.ignored_configs() {
+            eprintln!("warning: {shown}: {}: {message}", loaded.ws.path(*at));
         }
+        drop(model);
         Ok(loaded)
     }
 
-    fn model<'s>(&self, b: &'s Builder) -> neos::ir::Result<Model<'s>> {
-        self.ws.model(b, &self.measurement, self.normsys, self.histosys)
+    fn model<'s>(&self, b: &'s Builder) -> Result<Model<'s>, String> {
+        self.ws.model(b, &self.measurement, self.normsys, self.histosys).map_err(|e| format!("{}: {e}", self.path))
+    }
+
+    /// The POI's index, name and bounds.
+    fn poi(&self) -> Result<(usize, String, (f64, f64)), String> {
+        let b = Builder::new();
+        let model = self.model(&b)?;
+        let poi = model.poi_index.ok_or_else(|| format!("{}: expected a model with a poi, found none", self.path))?;
+        Ok((poi, model.par_names()[poi].clone(), model.suggested_bounds()[poi]))
     }
 
     /// The observed data: main counts in the model's channel order, then the auxiliary data.
     fn data(&self) -> Result<Vec<f64>, String> {
         let b = Builder::new();
-        let model = self.model(&b).map_err(err)?;
+        let model = self.model(&b)?;
         let mut data = self.ws.observed_main(&model.channels()).map_err(err)?;
         let aux = model.auxdata().map_err(err)?.id();
         drop(model);
@@ -168,7 +204,7 @@ fn inference_graph(
 ) -> Result<(Graph, Vec<NodeId>), String> {
     let b = Builder::new();
     let ids = {
-        let inference = Inference::new(l.model(&b).map_err(err)?).map_err(err)?;
+        let inference = Inference::new(l.model(&b)?).map_err(err)?;
         let d = b.input("data", DType::F64, [data_len]);
         outputs(&inference, d).map_err(err)?
     };
@@ -183,6 +219,10 @@ fn run(cli: Cli) -> Result<Value, String> {
                 StatArg::Q => TestStat::Q,
             };
             let l = Loaded::new(&common)?;
+            let (_, name, (lo, hi)) = l.poi()?;
+            if !(lo <= poi_value && poi_value <= hi) {
+                return Err(format!("--poi-value: expected a value of `{name}` within its bounds [{lo}, {hi}], found {poi_value}"));
+            }
             let data = l.data()?;
             let (g, ids) = inference_graph(&l, data.len(), |inference, d| {
                 let h = inference.hypotest(inference.builder().scalar(poi_value, DType::F64), d, stat)?;
@@ -212,12 +252,10 @@ fn run(cli: Cli) -> Result<Value, String> {
 /// data and to the Asimov data) are made once, each tested μ adds its two fixed-μ fits, and the
 /// root finding starts from the asymptotic formulae's limits.
 fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
-    let (max_mu, poi) = {
-        let probe = Builder::new();
-        let model = l.model(&probe).map_err(err)?;
-        let poi = model.poi_index.ok_or("upper limit: expected a model with a poi, found none")?;
-        (model.suggested_bounds()[poi].1, poi)
-    };
+    if !(cl > 0.0 && cl < 1.0) {
+        return Err(format!("--cl: expected a confidence level between 0 and 1, found {cl}"));
+    }
+    let (poi, _, (_, max_mu)) = l.poi()?;
     // The μ-independent fits.
     let data = l.data()?;
     let (g, ids) = inference_graph(l, data.len(), |inference, d| {
@@ -265,14 +303,19 @@ fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
 fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     let data = l.data()?;
     let b = Builder::new();
-    let model = l.model(&b).map_err(err)?;
+    let model = l.model(&b)?;
     let names = model.par_names();
     let (mut init, bounds, mut fixed) = (model.suggested_init(), model.suggested_bounds(), model.suggested_fixed());
+    let mut given: Vec<&str> = Vec::new();
     for f in fix {
         let (name, value) = f.split_once('=').ok_or_else(|| format!("--fix: expected NAME=VALUE, found `{f}`"))?;
         let i = names.iter().position(|n| n == name).ok_or_else(|| {
             format!("--fix: expected one of the model's parameters ({}), found `{name}`", names.join(", "))
         })?;
+        if given.contains(&name) {
+            return Err(format!("--fix: expected each parameter once, found `{name}` a second time"));
+        }
+        given.push(name);
         let v: f64 = value.parse().map_err(|_| format!("--fix {name}: expected a number, found `{value}`"))?;
         if !(bounds[i].0 <= v && v <= bounds[i].1) {
             return Err(format!("--fix {name}: expected a value within [{}, {}], found {v}", bounds[i].0, bounds[i].1));
@@ -295,31 +338,72 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
     };
     let mut buffers = neos_runtime::histfactory::FitBuffers::new(&likelihood);
     let r = neos_runtime::histfactory::fit(&likelihood, &mut buffers, &init, &operands, &data, &plan)?;
-    // Uncertainties: the square roots of the diagonal of the inverse Hessian over the free
-    // parameters; fixed parameters get 0.
-    let n = r.x.len();
-    let free: Vec<usize> = (0..n).filter(|&i| !fixed[i]).collect();
-    let block: Vec<f64> =
-        free.iter().flat_map(|&i| free.iter().map(move |&j| (i, j))).map(|(i, j)| r.hessian[i * n + j]).collect();
-    let inverse = neos_runtime::inverse(&block, free.len())
-        .map_err(|e| format!("uncertainties: the Hessian at the best fit: {e}"))?;
-    let mut sigma = vec![0.0; n];
-    for (a, &i) in free.iter().enumerate() {
-        sigma[i] = inverse[a * free.len() + a].sqrt();
-    }
     let named = |values: &[f64]| {
         Value::Object(names.iter().cloned().zip(values.iter().map(|v| json!(v))).collect::<Map<_, _>>())
     };
-    Ok(json!({
+    let mut out = json!({
         "bestfit": named(&r.x),
-        "uncertainties": named(&sigma),
         "twice_nll": 2.0 * r.value,
         "converged": r.converged(),
-    }))
+    });
+    match uncertainties(&r.hessian, &fixed) {
+        Ok(sigma) => out["uncertainties"] = named(&sigma),
+        Err(why) => {
+            // The best fit stands; only its uncertainties are undefined (a parameter the data
+            // and constraints leave flat, or one held at a bound).
+            let message = format!("no uncertainties: {why}");
+            eprintln!("warning: {message}");
+            out["warning"] = json!(message);
+        }
+    }
+    Ok(out)
+}
+
+/// The square roots of the diagonal of the inverse Hessian over the free parameters (fixed
+/// ones get 0), or why there are none: a singular or non-positive Hessian.
+fn uncertainties(hessian: &[f64], fixed: &[bool]) -> Result<Vec<f64>, String> {
+    let n = fixed.len();
+    let free: Vec<usize> = (0..n).filter(|&i| !fixed[i]).collect();
+    let block: Vec<f64> =
+        free.iter().flat_map(|&i| free.iter().map(move |&j| (i, j))).map(|(i, j)| hessian[i * n + j]).collect();
+    let inverse = neos_runtime::inverse(&block, free.len())
+        .map_err(|e| format!("the Hessian at the best fit cannot be inverted ({e})"))?;
+    let mut sigma = vec![0.0; n];
+    for (a, &i) in free.iter().enumerate() {
+        let variance = inverse[a * free.len() + a];
+        if !(variance.is_finite() && variance >= 0.0) {
+            return Err(format!("the inverse Hessian at the best fit gives a variance of {variance} at index {i}"));
+        }
+        sigma[i] = variance.sqrt();
+    }
+    Ok(sigma)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::from(2)
+                }
+                // One line, as every other error of this command: clap's first line names the
+                // argument and the problem; its usage and hint lines follow in `--help`.
+                _ => {
+                    let text = e.to_string();
+                    let head: Vec<&str> =
+                        text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                    eprintln!("{} (see `neos --help`)", head.join(" "));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
     match run(cli) {
         Ok(value) => {
             println!("{value}");
