@@ -389,6 +389,25 @@ impl<'b> Model<'b> {
                 set.fixed.iter_mut().zip(widthless).for_each(|(f, w)| *f |= w);
             }
         }
+        // A shapesys's `factors` replace τ in the constraint, not the auxiliary count, which
+        // stays (nominal/δ)² of its templates (pyhf's default auxdata) unless given too.
+        for set in params.iter_mut().filter(|s| s.factors.is_some() && s.auxdata.is_none()) {
+            let all = sources.get(set.name.as_str()).map_or(&[][..], Vec::as_slice);
+            match template_tau(all, &operands) {
+                Some(tau) => set.auxdata = Some(tau),
+                None => push_error(
+                    &mut errors,
+                    set.at,
+                    format!(
+                        "shapesys `{}`: expected `auxdata` beside `factors` when its uncertainties are not constants",
+                        set.name
+                    ),
+                ),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(many(errors));
+        }
         let constraints = params
             .iter()
             .filter(|set| set.constraint() != Constraint::None)
@@ -796,6 +815,15 @@ fn check_unique_names(params: &[ParamSet], errors: &mut Vec<IrError>) {
             owner.insert(name, set);
         }
     }
+}
+
+/// A shapesys's τ = (nominal/δ)² per bin from its constant templates, 1 where either is not
+/// positive (as pyhf computes its default auxiliary counts).
+fn template_tau(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<f64>> {
+    let src = sources.first()?;
+    let nominal = operands.get(src.nominal)?.constant_value()?;
+    let delta = operands.get(src.uncertainty)?.constant_value()?;
+    Some(nominal.iter().zip(delta.iter()).map(|(n, d)| if *n > 0.0 && *d > 0.0 { (n / d) * (n / d) } else { 1.0 }).collect())
 }
 
 /// The bins of a constrained set whose templates give no width (pyhf fixes their parameters):
