@@ -36,7 +36,9 @@ fn run(args: &[&str]) -> Result<Value, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_neos")).args(args).output().unwrap();
     let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
     if out.status.success() {
-        return Ok(serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("neos {args:?} printed no JSON ({e}): {stdout}")));
+        return Ok(
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("neos {args:?} printed no JSON ({e}): {stdout}"))
+        );
     }
     assert_eq!(out.status.code(), Some(1), "neos {args:?} ended by a signal or a usage error: {stderr}");
     assert!(stdout.is_empty(), "neos {args:?} failed but printed {stdout}");
@@ -56,11 +58,17 @@ fn check(case: &Value) {
     let name = case["name"].as_str().unwrap();
     let file = workspace_file(case);
     let ws = file.to_str().unwrap();
-    let subcommands = [vec!["fit", ws], vec!["cls", ws], vec!["significance", ws], vec!["upper-limit", ws]];
+    let extra: Vec<&str> =
+        case.get("args").map_or(Vec::new(), |a| a.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect());
+    let subcommands = ["fit", "cls", "significance", "upper-limit"].map(|c| {
+        let mut args = vec![c, ws];
+        args.extend(&extra);
+        args
+    });
     if case.get("pyhf_error").is_some() || case.get("neos_refuses").is_some() {
         // pyhf refuses it, or reads it with a meaning it picks silently: a clear refusal.
         let why = case.get("pyhf_error").or(case.get("neos_refuses")).unwrap();
-        let cls = run(&["cls", ws]);
+        let cls = run(&subcommands[1]);
         assert!(cls.is_err(), "{name}: expected a refusal like pyhf's ({why}), found {cls:?}");
         return;
     }

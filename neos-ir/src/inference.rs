@@ -89,7 +89,9 @@ impl<'b> Inference<'b> {
         }
         if !(lo < hi) {
             return Err(IrError::Name {
-                message: format!("inference: expected poi bounds of positive width, found `{name}` within [{lo}, {hi}]"),
+                message: format!(
+                    "inference: expected poi bounds of positive width, found `{name}` within [{lo}, {hi}]"
+                ),
             });
         }
         Ok(Inference { b: model.builder(), model, poi, restarts: true, tolerance: 1e-9 })

@@ -675,10 +675,11 @@ fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Re
             Err(format!("{at}: expected {n} {what} (one per parameter), found {len}"))
         }
     };
-    let positive = |what: &str, values: &[f64]| match values.iter().find(|v| v.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
-        Some(v) => Err(format!("{at}: expected positive {what}, found {v}")),
-        None => Ok(()),
-    };
+    let positive =
+        |what: &str, values: &[f64]| match values.iter().find(|v| v.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
+            Some(v) => Err(format!("{at}: expected positive {what}, found {v}")),
+            None => Ok(()),
+        };
     if let Some(bounds) = &config.bounds {
         check_len("bounds", bounds.len())?;
         if let Some((lo, hi)) =
@@ -823,7 +824,13 @@ fn template_tau(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<f64>>
     let src = sources.first()?;
     let nominal = operands.get(src.nominal)?.constant_value()?;
     let delta = operands.get(src.uncertainty)?.constant_value()?;
-    Some(nominal.iter().zip(delta.iter()).map(|(n, d)| if *n > 0.0 && *d > 0.0 { (n / d) * (n / d) } else { 1.0 }).collect())
+    Some(
+        nominal
+            .iter()
+            .zip(delta.iter())
+            .map(|(n, d)| if *n > 0.0 && *d > 0.0 { (n / d) * (n / d) } else { 1.0 })
+            .collect(),
+    )
 }
 
 /// The bins of a constrained set whose templates give no width (pyhf fixes their parameters):

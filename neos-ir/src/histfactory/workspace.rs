@@ -188,10 +188,16 @@ impl Workspace {
             let name = string(&ob["name"], &format!("{opath}.name"))?;
             let data = filled_numbers(&ob["data"], &format!("{opath}.data"))?;
             if ws.observations.iter().any(|(n, _)| *n == name) {
-                return Err(error(&opath, format!("expected one observation per channel, found a second for `{name}`")));
+                return Err(error(
+                    &opath,
+                    format!("expected one observation per channel, found a second for `{name}`"),
+                ));
             }
             if let Some((i, x)) = data.iter().enumerate().find(|(_, x)| **x < 0.0) {
-                return Err(error(&format!("{opath}.data[{i}]"), format!("expected a count of events (≥ 0), found {x}")));
+                return Err(error(
+                    &format!("{opath}.data[{i}]"),
+                    format!("expected a count of events (≥ 0), found {x}"),
+                ));
             }
             ws.observations.push((name, data));
         }
@@ -311,10 +317,7 @@ impl Workspace {
             };
             let name = string(&pa["name"], &format!("{ppath}.name"))?;
             if parameters.iter().any(|q| q.name == name) {
-                return Err(error(
-                    &ppath,
-                    format!("expected one config per parameter, found a second for `{name}`"),
-                ));
+                return Err(error(&ppath, format!("expected one config per parameter, found a second for `{name}`")));
             }
             let (inits, auxdata, sigmas, factors) =
                 (list_of("inits")?, list_of("auxdata")?, list_of("sigmas")?, list_of("factors")?);

@@ -71,8 +71,14 @@ pub enum ConfigKey {
 }
 
 impl ConfigKey {
-    pub const ALL: [ConfigKey; 6] =
-        [ConfigKey::Inits, ConfigKey::Bounds, ConfigKey::Fixed, ConfigKey::Auxdata, ConfigKey::Sigmas, ConfigKey::Factors];
+    pub const ALL: [ConfigKey; 6] = [
+        ConfigKey::Inits,
+        ConfigKey::Bounds,
+        ConfigKey::Fixed,
+        ConfigKey::Auxdata,
+        ConfigKey::Sigmas,
+        ConfigKey::Factors,
+    ];
 
     /// The key as a workspace writes it.
     pub fn name(self) -> &'static str {

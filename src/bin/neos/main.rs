@@ -221,7 +221,9 @@ fn run(cli: Cli) -> Result<Value, String> {
             let l = Loaded::new(&common)?;
             let (_, name, (lo, hi)) = l.poi()?;
             if !(lo <= poi_value && poi_value <= hi) {
-                return Err(format!("--poi-value: expected a value of `{name}` within its bounds [{lo}, {hi}], found {poi_value}"));
+                return Err(format!(
+                    "--poi-value: expected a value of `{name}` within its bounds [{lo}, {hi}], found {poi_value}"
+                ));
             }
             let data = l.data()?;
             let (g, ids) = inference_graph(&l, data.len(), |inference, d| {
@@ -396,8 +398,7 @@ fn main() -> ExitCode {
                 // argument and the problem; its usage and hint lines follow in `--help`.
                 _ => {
                     let text = e.to_string();
-                    let head: Vec<&str> =
-                        text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                    let head: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
                     eprintln!("{} (see `neos --help`)", head.join(" "));
                     ExitCode::from(2)
                 }

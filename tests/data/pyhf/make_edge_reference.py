@@ -131,6 +131,31 @@ def cases():
     add("shapefactor_across_channels_of_different_bins", two_channels("shapefactor", None, None, 3),
         "pyhf gives the set the first channel's bin count and leaves the other's last bin unmodified")
 
+    # Two channels of every modifier type, with histosys code0 (its kink at α = 0 once made
+    # neos's fits stop without a descent step).
+    both = workspace(
+        [
+            {"name": "SR", "samples": [
+                {"name": "signal", "data": [3.0, 6.0, 9.0, 4.0], "modifiers": [
+                    mu(), {"name": "lumi", "type": "lumi", "data": None}, normsys("sig_theory", 1.08, 0.93)]},
+                {"name": "ttbar", "data": [60.0, 42.0, 25.0, 9.0], "modifiers": [
+                    {"name": "lumi", "type": "lumi", "data": None},
+                    {"name": "jes", "type": "histosys", "data": {"hi_data": [64.0, 44.0, 24.0, 8.0], "lo_data": [57.0, 40.5, 26.0, 10.5]}},
+                    normsys("ttbar_xsec", 1.05, 0.96),
+                    {"name": "staterror_SR", "type": "staterror", "data": [3.0, 2.5, 2.0, 1.5]}]},
+            ]},
+            {"name": "CR", "samples": [
+                {"name": "ttbar", "data": [300.0, 180.0], "modifiers": [
+                    {"name": "lumi", "type": "lumi", "data": None},
+                    {"name": "jes", "type": "histosys", "data": {"hi_data": [310.0, 185.0], "lo_data": [292.0, 176.0]}},
+                    normsys("ttbar_xsec", 1.05, 0.96)]},
+            ]},
+        ],
+        [{"name": "SR", "data": [70.0, 50.0, 36.0, 12.0]}, {"name": "CR", "data": [305.0, 176.0]}],
+        [{"name": "lumi", "auxdata": [1.0], "sigmas": [0.017], "bounds": [[0.9, 1.1]], "inits": [1.0]}],
+    )
+    add("two_channels_of_every_modifier_with_code0", both)
+
     # Workspaces pyhf refuses: neos must refuse them too.
     ws = one_bin(); del ws["version"]; add("no_version", ws)
     ws = one_bin(); ws["version"] = "2.0.0"; add("unknown_version", ws)
@@ -168,6 +193,9 @@ def cases():
     return out
 
 
+# Cases run with another histosys interpolation (the CLI's --histosys-interpcode).
+CODE0 = {"two_channels_of_every_modifier_with_code0": "code0"}
+
 # Models whose likelihood is flat along a direction, so that the best-fit point is not unique:
 # only the minimum's value can be compared.
 FLAT = {
@@ -176,9 +204,12 @@ FLAT = {
 }
 
 
-def numbers(spec):
+def numbers(spec, histosys_code=None):
     ws = pyhf.Workspace(spec)
-    model = ws.model()
+    settings = {}
+    if histosys_code:
+        settings["modifier_settings"] = {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": histosys_code}}
+    model = ws.model(**settings)
     data = ws.data(model)
     out = {"par_names": model.config.par_names}
     best, twice_nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
@@ -208,8 +239,11 @@ def main():
     results = []
     for name, spec, refuse in cases():
         case = {"name": name, "workspace": spec}
+        code = CODE0.get(name)
+        if code:
+            case["args"] = ["--histosys-interpcode", code]
         try:
-            case["pyhf"] = numbers(copy.deepcopy(spec))
+            case["pyhf"] = numbers(copy.deepcopy(spec), code)
         except Exception as e:  # noqa: BLE001 - the verdict is the point
             case["pyhf_error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
         if refuse:
