@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "support/json_paths.rs"]
+mod json_paths;
+use json_paths::{at_mut, paths};
+
 /// The longest a run may take: the largest corpus workspace takes well under a second.
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -36,40 +40,10 @@ fn scratch() -> PathBuf {
     dir
 }
 
-/// Every path into a JSON value, as the keys and indices leading there.
-fn paths(v: &Value, at: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                at.push(json!(k));
-                paths(child, at, out);
-                at.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                at.push(json!(i));
-                paths(child, at, out);
-                at.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn at_mut<'v>(v: &'v mut Value, path: &[Value]) -> &'v mut Value {
-    path.iter().fold(v, |v, k| match k {
-        Value::String(s) => &mut v[s.as_str()],
-        _ => &mut v[k.as_u64().unwrap() as usize],
-    })
-}
-
 /// The mutated workspaces: (label, JSON text).
 fn corpus() -> Vec<(String, String)> {
     let good = base();
-    let mut all = Vec::new();
-    paths(&good, &mut Vec::new(), &mut all);
+    let all = paths(&good);
     let replacements = [
         json!(null),
         json!(true),

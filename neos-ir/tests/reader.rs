@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../tests/support/json_paths.rs"]
+mod json_paths;
+use json_paths::{at_mut, paths};
 
 use neos_ir::histfactory::{HistoSysCode, NormSysCode, Workspace};
 use neos_ir::inference::{Inference, TestStat};
@@ -82,31 +85,6 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Every path into a value.
-fn paths(v: &Value, at: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(map) => map.iter().for_each(|(k, c)| {
-            at.push(json!(k));
-            paths(c, at, out);
-            at.pop();
-        }),
-        Value::Array(items) => items.iter().enumerate().for_each(|(i, c)| {
-            at.push(json!(i));
-            paths(c, at, out);
-            at.pop();
-        }),
-        _ => {}
-    }
-}
-
-fn at_mut<'v>(v: &'v mut Value, path: &[Value]) -> &'v mut Value {
-    path.iter().fold(v, |v, k| match k {
-        Value::String(s) => &mut v[s.as_str()],
-        _ => &mut v[k.as_u64().unwrap() as usize],
-    })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -127,8 +105,7 @@ proptest! {
     ) {
         let mut ws = base();
         for (place, value) in edits {
-            let mut all = Vec::new();
-            paths(&ws, &mut Vec::new(), &mut all);
+            let all = paths(&ws);
             let path = place.get(&all[1..]).clone();
             *at_mut(&mut ws, &path) = value;
         }
