@@ -185,7 +185,7 @@ pub fn train_with<A: Analysis>(
         Some(dir) => journal::start(dir, &checkpoint)?,
         None => journal::in_memory(None),
     };
-    run(analysis, setup, State { checkpoint, records: Vec::new(), journal }, config, observer)
+    run(analysis, setup, State { checkpoint, journal }, config, observer)
 }
 
 /// Continues the run saved in `checkpoint` up to `config.steps` steps. The data, the analysis's
@@ -250,7 +250,7 @@ pub fn resume_with<A: Analysis>(
     if saved.step > config.steps {
         return refuse(format!("expected at most {} steps done, found {}", config.steps, saved.step));
     }
-    let (records, covered) = journal::read_covered(checkpoint, &saved)?;
+    let covered = journal::read_covered(checkpoint, &saved)?;
     analysis
         .set_state(&saved.analysis_state)
         .map_err(|e| TrainError::Checkpoint(format!("cannot restore the analysis's state: {e}")))?;
@@ -261,7 +261,7 @@ pub fn resume_with<A: Analysis>(
         Some(dir) => journal::resume(dir, checkpoint, &state, covered)?,
         None => journal::in_memory(Some(covered)),
     };
-    run(analysis, setup, State { checkpoint: state, records, journal }, config, observer)
+    run(analysis, setup, State { checkpoint: state, journal }, config, observer)
 }
 
 /// What a run needs besides its evolving state: the batches, the test set and the settings.
@@ -352,7 +352,6 @@ fn check_config<A: Analysis>(analysis: &mut A, config: &TrainConfig) -> Result<(
 struct State {
     checkpoint: Checkpoint,
     /// The records of steps 1..=`checkpoint.step`.
-    records: Vec<StepRecord>,
     journal: Journal,
 }
 
@@ -368,14 +367,14 @@ impl State {
         Ok(path)
     }
 
-    /// The run's log, taking the records and parameters.
-    fn into_log(self) -> RunLog {
+    /// The run's log with the given records, taking the parameters.
+    fn into_log(self, records: Vec<StepRecord>) -> RunLog {
         let c = self.checkpoint;
         RunLog {
             settings: c.settings,
             status: c.status,
             best: c.best,
-            records: self.records,
+            records,
             params: c.params,
             best_params: c.best_params,
         }
@@ -438,7 +437,6 @@ fn run<A: Analysis>(
             }
         }
         state.journal.append(&outcome.record)?;
-        state.records.push(outcome.record);
         if let Some(dir) = &config.out_dir {
             if config.checkpoint_every > 0 && step % config.checkpoint_every == 0 && step < config.steps {
                 state.save(dir)?;
@@ -452,7 +450,8 @@ fn run<A: Analysis>(
     if let Some(dir) = &config.out_dir {
         state.save(dir)?;
     }
-    Ok(state.into_log())
+    let records = state.journal.records()?;
+    Ok(state.into_log(records))
 }
 
 /// Runs step `state.step + 1` without touching the state; an error message says what failed.
@@ -496,11 +495,19 @@ fn one_step<A: Analysis>(
     if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
         return Err(format!("expected a finite value of metric {name}, found {v}"));
     }
+    let report = analysis.report(&params).map_err(|e| e.to_string())?;
+    // JSON has no NaN or infinity (serde_json writes null), so a record with one could not be
+    // read back from steps.jsonl.
+    for (name, values) in &report {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("expected finite values of report {name}, found {} at {i}", values[i]));
+        }
+    }
     let record = StepRecord {
         step: state.step + 1,
         loss,
         metrics: names.iter().cloned().zip(values).collect(),
-        report: analysis.report(&params).map_err(|e| e.to_string())?,
+        report,
         seconds,
         eval_seconds,
     };
@@ -523,8 +530,12 @@ fn fail(mut state: State, config: &TrainConfig, step: usize, message: String) ->
         },
         None => None,
     };
+    let records = state.journal.records().unwrap_or_else(|e| {
+        message.push_str(&format!(" (and the records could not be read back: {e})"));
+        Vec::new()
+    });
     let last_good = Box::new(state.checkpoint.clone());
-    TrainError::Step { step, message, last_good, log: Box::new(state.into_log()), saved }
+    TrainError::Step { step, message, last_good, log: Box::new(state.into_log(records)), saved }
 }
 
 fn progress_bar(config: &TrainConfig, done: usize) -> Option<ProgressBar> {
