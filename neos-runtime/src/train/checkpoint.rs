@@ -32,7 +32,7 @@ use super::trainer::TrainError;
 ///
 /// Format 1 embedded the whole run log and had no checksum; format 2 is sealed by a SHA-256
 /// and points into the append-only `steps.jsonl`.
-pub const FORMAT: u32 = 2;
+const FORMAT: u32 = 2;
 
 /// The step records a checkpoint follows from: the first `count` lines of `steps.jsonl`,
 /// which take its first `bytes` bytes and have the SHA-256 `sha256` (lowercase hex).
@@ -125,21 +125,20 @@ impl Checkpoint {
             Ok(text) => text,
             Err(e) => return refuse(format!("cannot read the checkpoint: {e}")),
         };
-        match serde_json::from_str::<Header>(&text) {
-            Ok(Header { format: Some(FORMAT) }) => {}
-            Ok(Header { format: Some(1) }) => {
-                return refuse(format!(
+        let wrong_format = match serde_json::from_str::<Header>(&text) {
+            Ok(Header { format: Some(FORMAT) }) => None,
+            Ok(Header { format: Some(1) }) => Some(format!(
                 "expected checkpoint format {FORMAT}, found format 1, written by an earlier neos before checkpoints \
-                     were sealed with a checksum; it cannot be resumed, start the run again"
-            ))
-            }
+                 were sealed with a checksum; it cannot be resumed, start the run again"
+            )),
             Ok(Header { format: Some(other) }) => {
-                return refuse(format!("expected checkpoint format {FORMAT}, found format {other}"))
+                Some(format!("expected checkpoint format {FORMAT}, found format {other}"))
             }
-            Ok(Header { format: None }) => {
-                return refuse("expected a neos checkpoint, found JSON without a format field".into())
-            }
-            Err(e) => return refuse(format!("expected a neos checkpoint, found invalid JSON: {e}")),
+            Ok(Header { format: None }) => Some("expected a neos checkpoint, found JSON without a format field".into()),
+            Err(e) => Some(format!("expected a neos checkpoint, found invalid JSON: {e}")),
+        };
+        if let Some(why) = wrong_format {
+            return refuse(why);
         }
         let sealed: Sealed = match serde_json::from_str(&text) {
             Ok(sealed) => sealed,
