@@ -12,9 +12,9 @@
 //!     [--objective cls|discovery|poi_uncert|bce] [--seed S] [--out DIR] [--resume]
 //! ```
 //!
-//! It prints a line per step, writes `DIR/run.json` (settings and per-step records),
-//! `DIR/checkpoint.json` (resume with `--resume`), and the figures `DIR/metrics.png`,
-//! `DIR/histograms.png` and `DIR/network.png`.
+//! It prints a line per step, writes `DIR/steps.jsonl` (the per-step records), `DIR/run.json`
+//! (settings, status and best step), `DIR/checkpoint.json` (resume with `--resume`), and the
+//! figures `DIR/metrics.png`, `DIR/histograms.png` and `DIR/network.png`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,19 +2,30 @@
 //! The trainer: Adam against hand-derived steps and on Rosenbrock's function, the data split
 //! and batches, and whole runs of a small logistic regression written here (two Gaussian
 //! samples, analytic gradient): the loss falls, runs repeat bit for bit, a resumed run equals
-//! an uninterrupted one, checkpoints refuse other data or analyses, and a failing step keeps
-//! the last good state.
+//! an uninterrupted one (also after a crash, and after real kills of a training process),
+//! checkpoints refuse other data or analyses and any damage to themselves or to the step
+//! records they cover, a failing step keeps the last good state, an output folder that cannot
+//! be written fails before the first step, and what a run writes and allocates grows linearly.
+//!
+//! Some tests run their work in a process of their own: this test binary again, running just
+//! that test with `NEOS_TRAIN_TEST_CHILD` set (see [`child`]), to kill it or to count what it
+//! writes and allocates without the other tests' threads in the count.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use ndarray::{Array2, ArrayView2};
 use neos_runtime::train::{
-    resume, train, train_test_split, validate_data, Adam, AdamState, Analysis, Batcher, Checkpoint, RunLog, RunStatus,
-    Split, TrainConfig, TrainError,
+    resume, train, train_test_split, train_with, validate_data, Adam, AdamState, Analysis, Batcher, Checkpoint, RunLog,
+    RunStatus, Split, StepRecord, TrainConfig, TrainError, CHECKPOINT_FILE, RUN_FILE, STEPS_FILE,
 };
 use neos_runtime::RunError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------------------------------------
 // Adam
@@ -213,13 +224,25 @@ struct LogReg {
     extra: usize,
     /// value_and_grad returns a NaN loss once it has been called this many times.
     nan_after: Option<usize>,
+    /// value_and_grad panics once it has been called this many times, like a crash.
+    panic_after: Option<usize>,
+    /// value_and_grad sleeps this long, so that a run lasts long enough to be killed mid-way.
+    pause: Duration,
     calls: usize,
     threshold: f64,
 }
 
 impl LogReg {
     fn new() -> Self {
-        LogReg { features: 2, extra: 0, nan_after: None, calls: 0, threshold: 0.0 }
+        LogReg {
+            features: 2,
+            extra: 0,
+            nan_after: None,
+            panic_after: None,
+            pause: Duration::ZERO,
+            calls: 0,
+            threshold: 0.0,
+        }
     }
 
     fn z(&self, params: &[f64], x: ArrayView2<'_, f64>) -> Vec<f64> {
@@ -266,6 +289,8 @@ impl Analysis for LogReg {
             return Err(RunError::new("value_and_grad", format!("expected objective bce, found {objective}")));
         }
         self.calls += 1;
+        assert!(self.panic_after.is_none_or(|n| self.calls <= n), "a crash in step {}", self.calls);
+        std::thread::sleep(self.pause);
         let l2 = knob(knobs, "l2", 0.0);
         let mut loss = 0.0;
         let mut grad = vec![0.0; self.param_count()];
@@ -463,21 +488,28 @@ fn checkpoints_keep_every_bit_of_every_f64() {
         1.0 / 3.0,
         f64::from_bits(0x000f_ffff_ffff_ffff),
     ]);
+    // A checkpoint's vectors all have the run's parameter count.
+    checkpoint.settings.param_count = values.len();
     checkpoint.params = values.clone();
+    checkpoint.best_params = values.iter().map(|v| -v).collect();
     checkpoint.adam.m = values.iter().rev().copied().collect();
+    checkpoint.adam.v = values.iter().map(|v| v.abs()).collect();
     checkpoint.save(&path).unwrap();
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(bits(&back.params), bits(&values));
+    assert_eq!(bits(&back.best_params), bits(&checkpoint.best_params));
     assert_eq!(bits(&back.adam.m), bits(&checkpoint.adam.m));
+    assert_eq!(bits(&back.adam.v), bits(&checkpoint.adam.v));
 }
 
 #[test]
-fn run_json_has_a_flat_record_per_step() {
+fn steps_jsonl_has_a_flat_record_per_line_and_run_json_the_rest() {
     let data = blobs(100, 100, 5);
     let dir = scratch("runjson");
-    train(&mut LogReg::new(), &data, &TrainConfig { steps: 3, out_dir: Some(dir.clone()), ..config(0) }).unwrap();
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
-    let records = run["records"].as_array().unwrap();
+    let log =
+        train(&mut LogReg::new(), &data, &TrainConfig { steps: 3, out_dir: Some(dir.clone()), ..config(0) }).unwrap();
+    let text = std::fs::read_to_string(dir.join(STEPS_FILE)).unwrap();
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 3);
     let keys: Vec<&str> = records[2].as_object().unwrap().keys().map(String::as_str).collect();
     for key in ["step", "loss", "bce", "error", "threshold", "w", "seconds", "eval_seconds"] {
@@ -485,9 +517,19 @@ fn run_json_has_a_flat_record_per_step() {
     }
     assert_eq!(records[2]["step"], 3);
     assert_eq!(records[2]["w"].as_array().unwrap().len(), 2);
+    assert_eq!(read_records(&dir), log.records);
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(RUN_FILE)).unwrap()).unwrap();
     assert_eq!(run["status"], "completed");
     assert_eq!(run["settings"]["config"]["batch_size"], 32);
     assert_eq!(run["best"]["metric"], "bce");
+    assert_eq!(run["step"], 3);
+    assert_eq!(run["records"], STEPS_FILE);
+}
+
+/// The step records in `dir`'s `steps.jsonl`.
+fn read_records(dir: &Path) -> Vec<StepRecord> {
+    let text = std::fs::read_to_string(dir.join(STEPS_FILE)).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
@@ -526,10 +568,12 @@ fn resuming_refuses_other_data_analyses_and_settings() {
     );
     refused(&mut LogReg::new(), &data, TrainConfig { learning_rate: 0.1, ..config(4) }, "learning_rate = 0.05");
     refused(&mut LogReg::new(), &data, config(1), "expected at most 1 steps done, found 2");
-    std::fs::write(dir.join("garbage.json"), "{\"format\": 1}").unwrap();
-    match resume(&mut LogReg::new(), &data, &config(4), &dir.join("garbage.json")) {
-        Err(TrainError::Checkpoint(m)) => assert!(m.contains("expected a neos checkpoint"), "{m}"),
-        other => panic!("{other:?}"),
+    for garbage in ["{\"step\": 2}", "[1, 2", "checkpoint"] {
+        std::fs::write(dir.join("garbage.json"), garbage).unwrap();
+        match resume(&mut LogReg::new(), &data, &config(4), &dir.join("garbage.json")) {
+            Err(TrainError::Checkpoint(m)) => assert!(m.contains("expected a neos checkpoint"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -539,15 +583,18 @@ fn a_failing_step_keeps_the_last_good_state() {
     let dir = scratch("failing");
     let cfg = TrainConfig { steps: 8, checkpoint_every: 100, out_dir: Some(dir.clone()), ..config(0) };
     let error = train(&mut LogReg { nan_after: Some(4), ..LogReg::new() }, &data, &cfg).unwrap_err();
-    let TrainError::Step { step, message, last_good, saved } = &error else { panic!("{error:?}") };
+    let TrainError::Step { step, message, last_good, log, saved } = &error else { panic!("{error:?}") };
     assert_eq!(*step, 5);
     assert!(message.contains("expected a finite loss, found NaN"), "{message}");
     assert!(error.to_string().starts_with("step 5: expected a finite loss"), "{error}");
     assert_eq!(last_good.step, 4);
+    assert_eq!(log.records.len(), 4);
+    assert_eq!(bits(&log.params), bits(&last_good.params));
+    assert!(matches!(&log.status, RunStatus::Failed(m) if m.starts_with("step 5")));
     assert_eq!(saved.as_deref(), Some(dir.join("checkpoint.json").as_path()));
     let on_disk = Checkpoint::load(&dir.join("checkpoint.json")).unwrap();
     assert_eq!(on_disk.step, 4);
-    assert!(matches!(&on_disk.log.status, RunStatus::Failed(m) if m.starts_with("step 5")));
+    assert!(matches!(&on_disk.status, RunStatus::Failed(m) if m.starts_with("step 5")));
     // The failed run, resumed with a healthy analysis, ends where an unbroken run ends.
     let resumed = resume(&mut LogReg::new(), &data, &cfg, &dir.join("checkpoint.json")).unwrap();
     let straight = train(&mut LogReg::new(), &data, &TrainConfig { out_dir: None, ..cfg.clone() }).unwrap();
@@ -585,3 +632,562 @@ fn bad_configurations_are_refused_before_training() {
     );
     check(config(3), &data[..1], "expected one dataset per sample (2: sig, bkg), found 1");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Saved runs: damage, crashes, kills, the output folder, and what a run writes and allocates.
+
+/// A saved run whose checkpoint holds 4 steps (all of them, so that every record is covered),
+/// and the configuration to resume it with.
+fn saved_run(name: &str) -> (Vec<Array2<f64>>, PathBuf, TrainConfig) {
+    let data = blobs(150, 170, 9);
+    let dir = scratch(name);
+    let cfg = |steps| TrainConfig { steps, checkpoint_every: 2, out_dir: Some(dir.clone()), ..config(0) };
+    train(&mut LogReg::new(), &data, &cfg(4)).unwrap();
+    (data, dir.clone(), cfg(6))
+}
+
+/// The SHA-256 of `bytes` in lowercase hex.
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Edits the checkpoint in `dir` as JSON, leaving its checksum as it was.
+fn edit_checkpoint(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(CHECKPOINT_FILE);
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut file);
+    std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+}
+
+/// Changes the checkpoint in `dir` and seals it again with a checksum that matches: what
+/// only the consistency checks can catch.
+fn reseal_checkpoint(dir: &Path, edit: impl FnOnce(&mut Checkpoint)) {
+    let path = dir.join(CHECKPOINT_FILE);
+    let mut checkpoint = Checkpoint::load(&path).unwrap();
+    edit(&mut checkpoint);
+    checkpoint.save(&path).unwrap();
+}
+
+/// Edits the lines of `steps.jsonl` in `dir` as JSON.
+fn edit_records(dir: &Path, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+    let path = dir.join(STEPS_FILE);
+    let mut lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    edit(&mut lines);
+    let text: String = lines.iter().map(|l| format!("{}\n", serde_json::to_string(l).unwrap())).collect();
+    std::fs::write(&path, text).unwrap();
+}
+
+/// Flips the lowest bit of the `n`th digit after `marker` in `file`: a digit stays a digit,
+/// so the JSON stays valid and only a value changes.
+fn flip_digit(path: &Path, marker: &str, n: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let start = String::from_utf8_lossy(&bytes).find(marker).unwrap() + marker.len();
+    let at = (start..bytes.len()).filter(|&i| bytes[i].is_ascii_digit()).nth(n).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn truncate(path: &Path, keep: f64) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap();
+}
+
+/// Every kind of damage to a saved run is refused, naming the damaged file and saying what
+/// was expected and what was found; a rewrite that keeps every value (keys reordered) is not
+/// damage.
+#[test]
+fn damaged_checkpoints_and_records_are_refused() {
+    type Damage = fn(&Path);
+    let checksum = "the checksum does not match the contents";
+    let records_checksum = "the checksum of the first";
+    let table: Vec<(&str, &str, Damage, &str)> = vec![
+        (
+            "a weight changed by 1e-4 relative",
+            CHECKPOINT_FILE,
+            |d| {
+                edit_checkpoint(d, |c| {
+                    let w = c["checkpoint"]["params"][0].as_f64().unwrap();
+                    c["checkpoint"]["params"][0] = (w * (1.0 + 1e-4)).into();
+                })
+            },
+            checksum,
+        ),
+        (
+            "a weight set to 1e300",
+            CHECKPOINT_FILE,
+            |d| edit_checkpoint(d, |c| c["checkpoint"]["params"][1] = 1e300.into()),
+            checksum,
+        ),
+        (
+            "an Adam moment changed",
+            CHECKPOINT_FILE,
+            |d| {
+                edit_checkpoint(d, |c| {
+                    let v = c["checkpoint"]["adam"]["v"][2].as_f64().unwrap();
+                    c["checkpoint"]["adam"]["v"][2] = (v * 2.0).into();
+                })
+            },
+            checksum,
+        ),
+        (
+            "Adam's count changed",
+            CHECKPOINT_FILE,
+            |d| edit_checkpoint(d, |c| c["checkpoint"]["adam"]["count"] = 3.into()),
+            checksum,
+        ),
+        (
+            "the best parameters changed",
+            CHECKPOINT_FILE,
+            |d| {
+                edit_checkpoint(d, |c| {
+                    let p = c["checkpoint"]["best_params"][0].as_f64().unwrap();
+                    c["checkpoint"]["best_params"][0] = (p + 1e-9).into();
+                })
+            },
+            checksum,
+        ),
+        (
+            "the analysis's state changed",
+            CHECKPOINT_FILE,
+            |d| edit_checkpoint(d, |c| c["checkpoint"]["analysis_state"][0] = 0.0.into()),
+            checksum,
+        ),
+        ("the step rewound", CHECKPOINT_FILE, |d| edit_checkpoint(d, |c| c["checkpoint"]["step"] = 2.into()), checksum),
+        (
+            "the checksum replaced",
+            CHECKPOINT_FILE,
+            |d| edit_checkpoint(d, |c| c["sha256"] = "0".repeat(64).into()),
+            "expected sha256 0000000000000000000000000000000000000000000000000000000000000000 (recorded in the file)",
+        ),
+        (
+            "a digit flipped in the checkpoint",
+            CHECKPOINT_FILE,
+            |d| flip_digit(&d.join(CHECKPOINT_FILE), "\"params\":[", 5),
+            checksum,
+        ),
+        (
+            "the checkpoint truncated",
+            CHECKPOINT_FILE,
+            |d| truncate(&d.join(CHECKPOINT_FILE), 0.6),
+            "found invalid JSON",
+        ),
+        ("the checkpoint emptied", CHECKPOINT_FILE, |d| truncate(&d.join(CHECKPOINT_FILE), 0.0), "found invalid JSON"),
+        (
+            "a checkpoint of format 1",
+            CHECKPOINT_FILE,
+            |d| edit_checkpoint(d, |c| c["format"] = 1.into()),
+            "expected checkpoint format 2, found format 1",
+        ),
+        (
+            "a record's loss changed",
+            STEPS_FILE,
+            |d| {
+                edit_records(d, |r| {
+                    let loss = r[1]["loss"].as_f64().unwrap();
+                    r[1]["loss"] = (loss * (1.0 + 1e-12)).into();
+                })
+            },
+            records_checksum,
+        ),
+        (
+            "records renumbered",
+            STEPS_FILE,
+            |d| {
+                edit_records(d, |r| {
+                    r[1]["step"] = 3.into();
+                    r[2]["step"] = 2.into();
+                })
+            },
+            records_checksum,
+        ),
+        ("a record repeated", STEPS_FILE, |d| edit_records(d, |r| r.insert(2, r[1].clone())), records_checksum),
+        (
+            "a digit flipped in the records",
+            STEPS_FILE,
+            |d| flip_digit(&d.join(STEPS_FILE), "\"loss\":", 3),
+            records_checksum,
+        ),
+        ("the records truncated", STEPS_FILE, |d| truncate(&d.join(STEPS_FILE), 0.7), "expected at least the"),
+        (
+            "the records deleted",
+            STEPS_FILE,
+            |d| std::fs::remove_file(d.join(STEPS_FILE)).unwrap(),
+            "cannot read the 4 step records that checkpoint",
+        ),
+        // Sealed again with a matching checksum: the consistency checks must catch these.
+        (
+            "the step rewound and sealed again",
+            CHECKPOINT_FILE,
+            |d| {
+                reseal_checkpoint(d, |c| {
+                    c.step = 2;
+                    c.adam.count = 2;
+                })
+            },
+            "expected the checkpoint at step 2 to cover step records 1..=2, found it covers 4 records",
+        ),
+        (
+            "Adam's moments cut short and sealed again",
+            CHECKPOINT_FILE,
+            |d| {
+                reseal_checkpoint(d, |c| {
+                    c.adam.m.pop();
+                })
+            },
+            "expected 3 Adam's first moments (the run's parameter count), found 2",
+        ),
+        (
+            "another best step sealed again",
+            STEPS_FILE,
+            |d| {
+                reseal_checkpoint(d, |c| {
+                    if let Some(b) = &mut c.best {
+                        b.step = if b.step == 1 { 2 } else { 1 };
+                    }
+                })
+            },
+            "that the records give, found",
+        ),
+        (
+            "records renumbered with a matching digest",
+            STEPS_FILE,
+            |d| {
+                edit_records(d, |r| r[2]["step"] = 2.into());
+                let digest = sha256(&std::fs::read(d.join(STEPS_FILE)).unwrap());
+                reseal_checkpoint(d, |c| {
+                    c.records.sha256 = digest;
+                    c.records.bytes = std::fs::metadata(d.join(STEPS_FILE)).unwrap().len();
+                });
+            },
+            "expected step records numbered 1..=4, found step 2 on line 3",
+        ),
+        (
+            "a record duplicated over the next with a matching digest",
+            STEPS_FILE,
+            |d| {
+                edit_records(d, |r| r[3] = r[2].clone());
+                let digest = sha256(&std::fs::read(d.join(STEPS_FILE)).unwrap());
+                reseal_checkpoint(d, |c| {
+                    c.records.sha256 = digest;
+                    c.records.bytes = std::fs::metadata(d.join(STEPS_FILE)).unwrap().len();
+                });
+            },
+            "expected step records numbered 1..=4, found step 3 on line 4",
+        ),
+    ];
+    let (data, pristine, cfg) = saved_run("damage-pristine");
+    for (i, (what, file, damage, expected)) in table.into_iter().enumerate() {
+        let dir = scratch(&format!("damage-{i}"));
+        for f in [CHECKPOINT_FILE, STEPS_FILE, RUN_FILE] {
+            std::fs::copy(pristine.join(f), dir.join(f)).unwrap();
+        }
+        damage(&dir);
+        let cfg = TrainConfig { out_dir: Some(dir.clone()), ..cfg.clone() };
+        let mut analysis = LogReg::new();
+        match resume(&mut analysis, &data, &cfg, &dir.join(CHECKPOINT_FILE)) {
+            Err(TrainError::Checkpoint(m)) => {
+                assert!(m.contains(expected), "{what}: {m:?} lacks {expected:?}");
+                let named = dir.join(file).display().to_string();
+                assert!(m.contains(&named), "{what}: {m:?} does not name {named}");
+            }
+            other => panic!("{what}: expected a refusal containing {expected:?}, found {other:?}"),
+        }
+        assert_eq!(analysis.calls, 0, "{what}: no step may run");
+    }
+
+    // Rewritten with the keys reordered and every value kept, the checkpoint still resumes.
+    let dir = scratch("damage-none");
+    for f in [CHECKPOINT_FILE, STEPS_FILE, RUN_FILE] {
+        std::fs::copy(pristine.join(f), dir.join(f)).unwrap();
+    }
+    edit_checkpoint(&dir, |_| {});
+    let cfg = TrainConfig { out_dir: Some(dir.clone()), ..cfg };
+    let resumed = resume(&mut LogReg::new(), &data, &cfg, &dir.join(CHECKPOINT_FILE)).unwrap();
+    let straight = train(&mut LogReg::new(), &data, &TrainConfig { out_dir: None, ..cfg }).unwrap();
+    assert_eq!(timeless(&resumed), timeless(&straight));
+}
+
+/// A crash after the last checkpoint leaves the records of later steps in `steps.jsonl`, the
+/// last one cut short; resuming cuts them away and computes those steps again, to the bits of
+/// an uninterrupted run, in memory and on disk.
+#[test]
+fn a_crash_after_a_checkpoint_resumes_exactly() {
+    let data = blobs(150, 170, 10);
+    let dir = scratch("crash");
+    let cfg = TrainConfig { steps: 10, checkpoint_every: 4, out_dir: Some(dir.clone()), ..config(0) };
+    let crashing = std::panic::catch_unwind(|| {
+        let _ = train(&mut LogReg { panic_after: Some(6), ..LogReg::new() }, &data, &cfg);
+    });
+    assert!(crashing.is_err());
+    assert_eq!(Checkpoint::load(&dir.join(CHECKPOINT_FILE)).unwrap().step, 4);
+    assert_eq!(read_records(&dir).len(), 6);
+    // A seventh line, cut off in the middle of its write.
+    let mut torn = std::fs::read(dir.join(STEPS_FILE)).unwrap();
+    torn.extend_from_slice(b"{\"step\":7,\"loss\":0.69");
+    std::fs::write(dir.join(STEPS_FILE), torn).unwrap();
+
+    let resumed = resume(&mut LogReg::new(), &data, &cfg, &dir.join(CHECKPOINT_FILE)).unwrap();
+    let straight = train(&mut LogReg::new(), &data, &TrainConfig { out_dir: None, ..cfg.clone() }).unwrap();
+    assert_eq!(timeless(&resumed), timeless(&straight));
+    assert_eq!(bits(&resumed.params), bits(&straight.params));
+    assert_eq!(bits(&resumed.best_params), bits(&straight.best_params));
+    assert_eq!(read_records(&dir), resumed.records);
+}
+
+/// The environment variable that puts a test's work in a child process (see [`child`]).
+const CHILD: &str = "NEOS_TRAIN_TEST_CHILD";
+
+/// This test binary again, running only `test`, with `role` in [`CHILD`]: the test, started
+/// there, does the work `role` names instead of its own.
+fn child(test: &str, role: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--nocapture", "--test-threads=1"]).env(CHILD, role);
+    command
+}
+
+/// The role this process was started for by [`child`], if any.
+fn child_role() -> Option<String> {
+    std::env::var(CHILD).ok()
+}
+
+/// Kills a training process at random moments, ten times, each time resuming in a new one
+/// from whatever it left; then finishes the run here and finds every record and parameter of
+/// an uninterrupted run, bit for bit.
+#[cfg(unix)]
+#[test]
+fn killed_runs_resume_exactly() {
+    use std::os::unix::process::ExitStatusExt;
+    const STEPS: usize = 300;
+    let data = blobs(150, 170, 11);
+    let cfg =
+        |dir: &Path| TrainConfig { steps: STEPS, checkpoint_every: 1, out_dir: Some(dir.to_path_buf()), ..config(0) };
+    if let Some(dir) = child_role() {
+        // The process to be killed: on with the run in `dir`, or from its start; its steps are
+        // slowed so that a run outlasts the kills.
+        let dir = PathBuf::from(dir);
+        let mut analysis = LogReg { pause: Duration::from_millis(3), ..LogReg::new() };
+        let path = dir.join(CHECKPOINT_FILE);
+        if path.exists() {
+            resume(&mut analysis, &data, &cfg(&dir), &path).unwrap();
+        } else {
+            train(&mut analysis, &data, &cfg(&dir)).unwrap();
+        }
+        return;
+    }
+    let started = Instant::now();
+    let dir = scratch("killed");
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut steps_at_kills = Vec::new();
+    for cycle in 0..10 {
+        let log = dir.with_extension(format!("child-{cycle}.log"));
+        let mut process = child("killed_runs_resume_exactly", dir.to_str().unwrap())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..250)));
+        process.kill().unwrap();
+        let status = process.wait().unwrap();
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(status.signal() == Some(9) || status.success(), "cycle {cycle}: {status}\n{stderr}");
+        let path = dir.join(CHECKPOINT_FILE);
+        steps_at_kills.push(if path.exists() { Checkpoint::load(&path).unwrap().step } else { 0 });
+    }
+    eprintln!("checkpoints after each kill: {steps_at_kills:?}");
+    assert!(steps_at_kills.iter().any(|&s| s > 0 && s < STEPS), "no kill landed mid-run: {steps_at_kills:?}");
+
+    let resumed = resume(&mut LogReg::new(), &data, &cfg(&dir), &dir.join(CHECKPOINT_FILE)).unwrap();
+    let straight = train(&mut LogReg::new(), &data, &TrainConfig { out_dir: None, ..cfg(&dir) }).unwrap();
+    assert_eq!(timeless(&resumed), timeless(&straight));
+    assert_eq!(bits(&resumed.params), bits(&straight.params));
+    assert_eq!(bits(&resumed.best_params), bits(&straight.best_params));
+    assert_eq!(read_records(&dir), resumed.records);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
+/// An output folder that cannot be created fails before the first step, naming the folder,
+/// for a new run and for a resumed one.
+#[test]
+fn an_unwritable_output_folder_fails_before_the_first_step() {
+    let data = blobs(150, 170, 12);
+    let dir = scratch("unwritable");
+    std::fs::write(dir.join("a-file"), "not a folder").unwrap();
+    let out = dir.join("a-file").join("run");
+    let cfg = TrainConfig { steps: 20, checkpoint_every: 10, out_dir: Some(out.clone()), ..config(0) };
+    let check = |result: Result<RunLog, TrainError>, analysis: &LogReg| {
+        match result {
+            Err(TrainError::Io { path, message }) => {
+                assert_eq!(path, out);
+                assert!(message.starts_with("expected an output folder that can be created, found"), "{message}");
+            }
+            other => panic!("expected an error naming {}, found {other:?}", out.display()),
+        }
+        assert_eq!(analysis.calls, 0, "no step may run");
+    };
+    let mut analysis = LogReg::new();
+    check(train(&mut analysis, &data, &cfg), &analysis);
+    let (data, saved, resumed_cfg) = saved_run("unwritable-saved");
+    let mut analysis = LogReg::new();
+    let result = resume(
+        &mut analysis,
+        &data,
+        &TrainConfig { out_dir: Some(out.clone()), ..resumed_cfg },
+        &saved.join(CHECKPOINT_FILE),
+    );
+    check(result, &analysis);
+}
+
+/// What a child measured of its run: bytes handed to `write` (Linux's `wchar`), heap blocks
+/// in use after the last step above those after the first, the heap's peak up to the last
+/// step above where the run started, and the size of `steps.jsonl`.
+#[derive(Debug)]
+struct Measured {
+    written: u64,
+    blocks_kept: i64,
+    peak_heap: i64,
+    records_bytes: i64,
+}
+
+/// Runs `steps` steps with a checkpoint after each, into a fresh folder, in a child process
+/// started from `test`, and returns what it measured.
+fn measure(test: &str, steps: usize) -> Measured {
+    let dir = scratch(&format!("{test}-{steps}"));
+    let output = child(test, &format!("{steps} {}", dir.display())).stderr(Stdio::inherit()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    // The harness prints the test's name on the line where the test's own output begins.
+    let line =
+        stdout.lines().find_map(|l| l.split_once("measured ").map(|(_, m)| m)).unwrap_or_else(|| panic!("{stdout}"));
+    let n: Vec<i64> = line.split(' ').map(|n| n.parse().unwrap()).collect();
+    Measured { written: n[0] as u64, blocks_kept: n[1], peak_heap: n[2], records_bytes: n[3] }
+}
+
+/// The child's side of [`measure`]: `role` is "STEPS DIR".
+fn measured_run(role: &str) {
+    let (steps, dir) = role.split_once(' ').unwrap();
+    let steps: usize = steps.parse().unwrap();
+    let cfg = TrainConfig { steps, checkpoint_every: 1, out_dir: Some(PathBuf::from(dir)), ..config(0) };
+    let data = blobs(150, 170, 13);
+    let mut analysis = LogReg::new();
+    let written = written_bytes();
+    let base = HEAP.live.load(Ordering::SeqCst) as i64;
+    HEAP.peak.store(base as usize, Ordering::SeqCst);
+    let (mut first_blocks, mut last_blocks, mut peak) = (0, 0, 0);
+    // Read when the observer sees the first and the last step, before the log is handed back.
+    train_with(&mut analysis, &data, &cfg, &mut |r| {
+        let blocks = HEAP.blocks.load(Ordering::SeqCst) as i64;
+        if r.step == 1 {
+            first_blocks = blocks;
+        }
+        if r.step == steps {
+            last_blocks = blocks;
+            peak = HEAP.peak.load(Ordering::SeqCst) as i64 - base;
+        }
+        None
+    })
+    .unwrap();
+    let written = written_bytes() - written;
+    let records = std::fs::metadata(Path::new(dir).join(STEPS_FILE)).unwrap().len();
+    println!("measured {written} {} {peak} {records}", last_blocks - first_blocks);
+}
+
+/// The bytes this process has handed to `write` and its kin so far.
+fn written_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar: ")).map_or(0, |n| n.parse().unwrap())
+}
+
+/// With a checkpoint after every step, a run of 200 steps writes about four times what one of
+/// 50 writes, not sixteen: records are appended, not rewritten.
+#[cfg(target_os = "linux")]
+#[test]
+fn bytes_written_grow_linearly_with_the_steps() {
+    if let Some(role) = child_role() {
+        return measured_run(&role);
+    }
+    let short = measure("bytes_written_grow_linearly_with_the_steps", 50);
+    let long = measure("bytes_written_grow_linearly_with_the_steps", 200);
+    eprintln!("bytes written: {} for 50 steps, {} for 200", short.written, long.written);
+    // Linear growth with a fixed start: each of the 150 more steps costs no more than the
+    // average step of the short run, whose average includes the start.
+    let per_step_long = (long.written - short.written) as f64 / 150.0;
+    let per_step_short = short.written as f64 / 50.0;
+    assert!(
+        per_step_long <= 1.05 * per_step_short,
+        "{per_step_long:.0} bytes per step beyond step 50, {per_step_short:.0} per step up to it"
+    );
+}
+
+/// A run keeps no heap block per step, and its heap grows by the bytes of its records and
+/// no more: nothing proportional to the run is copied or serialised at a checkpoint.
+/// (Small blocks kept per step are what made the blobs example's resident memory grow by
+/// 8–20 KB a step: they fragment the heap among the analysis's large temporaries.)
+#[test]
+fn memory_grows_only_by_the_records() {
+    if let Some(role) = child_role() {
+        return measured_run(&role);
+    }
+    let short = measure("memory_grows_only_by_the_records", 50);
+    let long = measure("memory_grows_only_by_the_records", 200);
+    eprintln!("heap: {short:?} for 50 steps, {long:?} for 200");
+    for m in [&short, &long] {
+        assert!(m.blocks_kept <= 2, "{} heap blocks kept over the run: {m:?}", m.blocks_kept);
+    }
+    // The records' buffer may have twice their bytes when it has just doubled.
+    let grown = long.peak_heap - short.peak_heap;
+    let records = long.records_bytes - short.records_bytes;
+    assert!(grown <= 2 * records + 8192, "the peak heap grew by {grown} bytes for {records} bytes of records");
+}
+
+/// The heap in use, its peak and its blocks, counted by [`Counting`].
+struct Heap {
+    live: AtomicUsize,
+    peak: AtomicUsize,
+    blocks: AtomicUsize,
+}
+
+static HEAP: Heap = Heap { live: AtomicUsize::new(0), peak: AtomicUsize::new(0), blocks: AtomicUsize::new(0) };
+
+/// The system allocator, counting the bytes in use, for [`memory_grows_only_by_the_records`].
+struct Counting;
+
+impl Counting {
+    fn grew(&self, size: usize) {
+        let now = HEAP.live.fetch_add(size, Ordering::SeqCst) + size;
+        HEAP.peak.fetch_max(now, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; only counters are kept.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is the system allocator's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            self.grew(layout.size());
+            HEAP.blocks.fetch_add(1, Ordering::SeqCst);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(ptr, layout) };
+        HEAP.live.fetch_sub(layout.size(), Ordering::SeqCst);
+        HEAP.blocks.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            HEAP.live.fetch_sub(layout.size(), Ordering::SeqCst);
+            self.grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;

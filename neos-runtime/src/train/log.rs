@@ -1,4 +1,5 @@
-//! The run log: the settings of a run and one record per step, written as `run.json`.
+//! The run log: the settings of a run and one record per step. On disk the records are the
+//! lines of `steps.jsonl` and the rest is `run.json` (see [`super::journal`]).
 //!
 //! A step's record is one flat JSON object, `{"step": 3, "loss": …, "cls": …, "edges": […],
 //! "seconds": …, "eval_seconds": …}`, with a field per metric (a number) and per report vector
@@ -138,7 +139,7 @@ pub struct Best {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Still going: the log was written at a checkpoint.
+    /// Still going: written at a checkpoint.
     Running,
     /// All the configured steps ran.
     Completed,
@@ -149,19 +150,17 @@ pub enum RunStatus {
 /// Everything a run reports: settings, per-step records, the best step, and the final and
 /// best parameters.
 ///
-/// The parameters stay out of `run.json` (a network has millions of them); checkpoints store
-/// them beside the log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// In an output folder, `run.json` holds the settings, status and best step, `steps.jsonl`
+/// the records, and the checkpoint the parameters (a network has millions of them).
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunLog {
     pub settings: RunSettings,
     pub status: RunStatus,
     pub best: Option<Best>,
     pub records: Vec<StepRecord>,
     /// The parameters after the last step.
-    #[serde(skip)]
     pub params: Vec<f64>,
     /// The parameters after the best step (the initial ones before any step).
-    #[serde(skip)]
     pub best_params: Vec<f64>,
 }
 

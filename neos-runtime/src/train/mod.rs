@@ -5,12 +5,14 @@
 mod adam;
 mod checkpoint;
 mod data;
+mod journal;
 mod log;
 mod trainer;
 
 pub use adam::{Adam, AdamState};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, RecordsDigest};
 pub use data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
+pub use journal::{CHECKPOINT_FILE, RUN_FILE, STEPS_FILE};
 pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
 pub use trainer::{resume, resume_with, train, train_with, StepObserver, TrainConfig, TrainError};
 

@@ -9,7 +9,13 @@
 //! Failure. A step that fails (the analysis returns an error, or the loss, the gradient or a
 //! metric is not finite) is not applied: the run stops with an error naming the step, and the
 //! state after the last good step is written as a checkpoint first (when there is an output
-//! folder) and handed back in the error in any case, so a run is never lost.
+//! folder) and handed back in the error in any case, with the log, so a run is never lost.
+//!
+//! Output. With an output folder, a run first checks that it can create and write it (and
+//! fails before any step if not), then appends each step's record to `steps.jsonl` and
+//! rewrites `checkpoint.json` and `run.json` at checkpoints; see [`super::journal`] for how
+//! this survives a kill at any moment. What a run writes grows linearly with its steps, and
+//! what it keeps in memory grows only by each step's record.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,8 +26,9 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamState};
-use super::checkpoint::{write_json_atomically, Checkpoint, FORMAT};
+use super::checkpoint::{Checkpoint, RecordsDigest};
 use super::data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
+use super::journal::{self, Journal, CHECKPOINT_FILE};
 use super::log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
 use super::Analysis;
 
@@ -46,10 +53,12 @@ pub struct TrainConfig {
     pub test_knobs: Vec<(String, f64)>,
     /// The metric whose smallest value on the test set selects the best parameters.
     pub select_metric: String,
-    /// Write a checkpoint every this many steps (0: only at the end and on failure); only
-    /// with an output folder.
+    /// Write a checkpoint every this many steps (0: only at the end and on failure; a run
+    /// also writes one before its first step, so that it can be resumed however early it
+    /// stops); only with an output folder.
     pub checkpoint_every: usize,
-    /// Where `checkpoint.json` and `run.json` go; nothing is written without it.
+    /// Where `checkpoint.json`, `run.json` and `steps.jsonl` go; nothing is written without
+    /// it.
     pub out_dir: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
@@ -100,13 +109,15 @@ pub enum TrainError {
     Config(String),
     /// The data do not fit the analysis or the configuration.
     Data(String),
-    /// A checkpoint cannot be read, or belongs to another run.
+    /// A checkpoint or the step records it covers cannot be read, were changed or damaged, or
+    /// belong to another run.
     Checkpoint(String),
-    /// Writing an output file failed.
+    /// Creating the output folder or writing a file in it failed.
     Io { path: PathBuf, message: String },
     /// Step `step` (counting from 1) failed. `last_good` is the state after the step before it,
-    /// `saved` where it was written (when there is an output folder and writing worked).
-    Step { step: usize, message: String, last_good: Box<Checkpoint>, saved: Option<PathBuf> },
+    /// `log` the run up to it, `saved` where the state was written (when there is an output
+    /// folder and writing worked).
+    Step { step: usize, message: String, last_good: Box<Checkpoint>, log: Box<RunLog>, saved: Option<PathBuf> },
 }
 
 impl fmt::Display for TrainError {
@@ -116,7 +127,7 @@ impl fmt::Display for TrainError {
             TrainError::Data(m) => write!(f, "training data: {m}"),
             TrainError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
             TrainError::Io { path, message } => write!(f, "cannot write {}: {message}", path.display()),
-            TrainError::Step { step, message, last_good, saved } => {
+            TrainError::Step { step, message, last_good, log: _, saved } => {
                 write!(f, "step {step}: {message}; ")?;
                 match saved {
                     Some(path) => write!(f, "the state after step {} is saved in {}", last_good.step, path.display()),
@@ -158,27 +169,32 @@ pub fn train_with<A: Analysis>(
     if let Some(i) = params.iter().position(|p| !p.is_finite()) {
         return Err(TrainError::Config(format!("expected finite initial parameters, found {} at {i}", params[i])));
     }
-    let state = State {
+    let checkpoint = Checkpoint {
         step: 0,
         adam: AdamState::new(params.len()),
         best_params: params.clone(),
-        analysis_state: analysis.state(),
-        log: RunLog {
-            settings: setup.settings.clone(),
-            status: RunStatus::Running,
-            best: None,
-            records: Vec::new(),
-            params: Vec::new(),
-            best_params: Vec::new(),
-        },
         params,
+        best: None,
+        analysis_state: analysis.state(),
+        data: setup.fingerprint.clone(),
+        settings: setup.settings.clone(),
+        status: RunStatus::Running,
+        records: RecordsDigest::empty(),
     };
-    run(analysis, setup, state, config, observer)
+    let journal = match &config.out_dir {
+        Some(dir) => journal::start(dir, &checkpoint)?,
+        None => journal::in_memory(None),
+    };
+    run(analysis, setup, State { checkpoint, journal }, config, observer)
 }
 
 /// Continues the run saved in `checkpoint` up to `config.steps` steps. The data, the analysis's
 /// samples, parameter count and metrics, and the settings that determine the run (all but
 /// steps, checkpoint interval, output folder and progress bar) must be those of the checkpoint.
+///
+/// The checkpoint must match its checksum, and the `steps.jsonl` beside it must begin with
+/// the step records it covers, unchanged; records after those (of steps after the checkpoint)
+/// are cut away from it when the run goes on in the same folder, and computed again.
 pub fn resume<A: Analysis>(
     analysis: &mut A,
     data: &[Array2<f64>],
@@ -203,12 +219,11 @@ pub fn resume_with<A: Analysis>(
     if let Some(why) = setup.fingerprint.mismatch(&saved.data, &names) {
         return refuse(why);
     }
-    let then = &saved.log.settings;
-    if then.param_count != setup.settings.param_count || saved.params.len() != setup.settings.param_count {
+    let then = &saved.settings;
+    if then.param_count != setup.settings.param_count {
         return refuse(format!(
             "expected an analysis with the checkpoint's {} parameters, found {}",
-            saved.params.len(),
-            setup.settings.param_count
+            then.param_count, setup.settings.param_count
         ));
     }
     let sample_list = |s: &[SampleInfo]| s.iter().map(|s| format!("{}[{}]", s.name, s.features)).collect::<Vec<_>>();
@@ -235,21 +250,18 @@ pub fn resume_with<A: Analysis>(
     if saved.step > config.steps {
         return refuse(format!("expected at most {} steps done, found {}", config.steps, saved.step));
     }
+    let covered = journal::read_covered(checkpoint, &saved)?;
     analysis
         .set_state(&saved.analysis_state)
         .map_err(|e| TrainError::Checkpoint(format!("cannot restore the analysis's state: {e}")))?;
-    let mut log = saved.log;
-    log.settings = setup.settings.clone();
-    log.status = RunStatus::Running;
-    let state = State {
-        step: saved.step,
-        params: saved.params,
-        adam: saved.adam,
-        best_params: saved.best_params,
-        analysis_state: saved.analysis_state,
-        log,
+    let mut state = saved;
+    state.settings = setup.settings.clone();
+    state.status = RunStatus::Running;
+    let journal = match &config.out_dir {
+        Some(dir) => journal::resume(dir, checkpoint, &state, covered)?,
+        None => journal::in_memory(Some(covered)),
     };
-    run(analysis, setup, state, config, observer)
+    run(analysis, setup, State { checkpoint: state, journal }, config, observer)
 }
 
 /// What a run needs besides its evolving state: the batches, the test set and the settings.
@@ -336,40 +348,36 @@ fn check_config<A: Analysis>(analysis: &mut A, config: &TrainConfig) -> Result<(
     Ok(())
 }
 
-/// What changes from step to step; exactly what a checkpoint holds.
+/// What changes from step to step: the state a checkpoint holds, and the records.
 struct State {
-    step: usize,
-    params: Vec<f64>,
-    adam: AdamState,
-    best_params: Vec<f64>,
-    analysis_state: Vec<f64>,
-    log: RunLog,
+    checkpoint: Checkpoint,
+    /// The records of steps 1..=`checkpoint.step`.
+    journal: Journal,
 }
 
 impl State {
-    fn checkpoint(&self, fingerprint: &DataFingerprint) -> Checkpoint {
-        let mut log = self.log.clone();
-        log.params = Vec::new();
-        log.best_params = Vec::new();
-        Checkpoint {
-            format: FORMAT,
-            step: self.step,
-            params: self.params.clone(),
-            adam: self.adam.clone(),
-            best_params: self.best_params.clone(),
-            analysis_state: self.analysis_state.clone(),
-            data: fingerprint.clone(),
-            log,
-        }
+    /// Writes `checkpoint.json` and `run.json` into `dir` once the records are on the disk;
+    /// returns the checkpoint's path.
+    fn save(&mut self, dir: &Path) -> Result<PathBuf, TrainError> {
+        self.journal.sync()?;
+        self.checkpoint.records = self.journal.digest();
+        let path = dir.join(CHECKPOINT_FILE);
+        self.checkpoint.save(&path)?;
+        journal::write_run_file(dir, &self.checkpoint)?;
+        Ok(path)
     }
 
-    /// Writes `checkpoint.json` and `run.json` into `dir`; returns the checkpoint's path.
-    fn save(&self, dir: &Path, fingerprint: &DataFingerprint) -> Result<PathBuf, TrainError> {
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
-        let path = dir.join("checkpoint.json");
-        self.checkpoint(fingerprint).save(&path)?;
-        write_json_atomically(&dir.join("run.json"), &self.log, true)?;
-        Ok(path)
+    /// The run's log with the given records, taking the parameters.
+    fn into_log(self, records: Vec<StepRecord>) -> RunLog {
+        let c = self.checkpoint;
+        RunLog {
+            settings: c.settings,
+            status: c.status,
+            best: c.best,
+            records,
+            params: c.params,
+            best_params: c.best_params,
+        }
     }
 }
 
@@ -389,16 +397,16 @@ fn run<A: Analysis>(
 ) -> Result<RunLog, TrainError> {
     let adam = Adam::new(config.learning_rate);
     let test_views: Vec<ArrayView2<'_, f64>> = setup.test.iter().map(|x| x.view()).collect();
-    let bar = progress_bar(config, state.step);
-    while state.step < config.steps {
-        let step = state.step + 1;
-        let outcome = match one_step(analysis, &adam, &mut setup.batcher, &test_views, &state, config) {
+    let bar = progress_bar(config, state.checkpoint.step);
+    while state.checkpoint.step < config.steps {
+        let step = state.checkpoint.step + 1;
+        let outcome = match one_step(analysis, &adam, &mut setup.batcher, &test_views, &state.checkpoint, config) {
             Ok(outcome) => outcome,
             Err(message) => {
                 if let Some(bar) = &bar {
                     bar.abandon();
                 }
-                return Err(fail(&mut state, &setup.fingerprint, config, step, message));
+                return Err(fail(state, config, step, message));
             }
         };
         let selected = outcome.record.value(&config.select_metric);
@@ -411,14 +419,15 @@ fn run<A: Analysis>(
             ));
             bar.set_position(step as u64);
         }
-        state.step = step;
-        state.params = outcome.params;
-        state.adam = outcome.adam;
-        state.analysis_state = analysis.state();
+        let c = &mut state.checkpoint;
+        c.step = step;
+        c.params = outcome.params;
+        c.adam = outcome.adam;
+        c.analysis_state = analysis.state();
         if let Some(value) = selected {
-            if state.log.best.as_ref().is_none_or(|b| value < b.value) {
-                state.log.best = Some(Best { step, metric: config.select_metric.clone(), value });
-                state.best_params.clone_from(&state.params);
+            if c.best.as_ref().is_none_or(|b| value < b.value) {
+                c.best = Some(Best { step, metric: config.select_metric.clone(), value });
+                c.best_params.clone_from(&c.params);
             }
         }
         if let Some(line) = observer(&outcome.record) {
@@ -427,24 +436,22 @@ fn run<A: Analysis>(
                 None => println!("{line}"),
             }
         }
-        state.log.records.push(outcome.record);
+        state.journal.append(&outcome.record)?;
         if let Some(dir) = &config.out_dir {
             if config.checkpoint_every > 0 && step % config.checkpoint_every == 0 && step < config.steps {
-                state.save(dir, &setup.fingerprint)?;
+                state.save(dir)?;
             }
         }
     }
     if let Some(bar) = &bar {
         bar.finish();
     }
-    state.log.status = RunStatus::Completed;
+    state.checkpoint.status = RunStatus::Completed;
     if let Some(dir) = &config.out_dir {
-        state.save(dir, &setup.fingerprint)?;
+        state.save(dir)?;
     }
-    let mut log = state.log;
-    log.params = state.params;
-    log.best_params = state.best_params;
-    Ok(log)
+    let records = state.journal.records()?;
+    Ok(state.into_log(records))
 }
 
 /// Runs step `state.step + 1` without touching the state; an error message says what failed.
@@ -453,7 +460,7 @@ fn one_step<A: Analysis>(
     adam: &Adam,
     batcher: &mut Batcher,
     test: &[ArrayView2<'_, f64>],
-    state: &State,
+    state: &Checkpoint,
     config: &TrainConfig,
 ) -> Result<StepOutcome, String> {
     let start = Instant::now();
@@ -481,18 +488,26 @@ fn one_step<A: Analysis>(
     let start = Instant::now();
     let values = analysis.metrics(&params, test, &config.test_knobs).map_err(|e| format!("the metrics failed: {e}"))?;
     let eval_seconds = start.elapsed().as_secs_f64();
-    let names = &state.log.settings.metric_names;
+    let names = &state.settings.metric_names;
     if values.len() != names.len() {
         return Err(format!("expected {} metrics ({}), found {}", names.len(), names.join(", "), values.len()));
     }
     if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
         return Err(format!("expected a finite value of metric {name}, found {v}"));
     }
+    let report = analysis.report(&params).map_err(|e| e.to_string())?;
+    // JSON has no NaN or infinity (serde_json writes null), so a record with one could not be
+    // read back from steps.jsonl.
+    for (name, values) in &report {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("expected finite values of report {name}, found {} at {i}", values[i]));
+        }
+    }
     let record = StepRecord {
         step: state.step + 1,
         loss,
         metrics: names.iter().cloned().zip(values).collect(),
-        report: analysis.report(&params).map_err(|e| e.to_string())?,
+        report,
         seconds,
         eval_seconds,
     };
@@ -500,18 +515,13 @@ fn one_step<A: Analysis>(
 }
 
 /// Records the failure, writes the last good state when there is an output folder, and builds
-/// the error that hands that state back.
-fn fail(
-    state: &mut State,
-    fingerprint: &DataFingerprint,
-    config: &TrainConfig,
-    step: usize,
-    message: String,
-) -> TrainError {
-    state.log.status = RunStatus::Failed(format!("step {step}: {message}"));
+/// the error that hands that state and the log back.
+fn fail(mut state: State, config: &TrainConfig, step: usize, message: String) -> TrainError {
+    state.checkpoint.status = RunStatus::Failed(format!("step {step}: {message}"));
+    state.checkpoint.records = state.journal.digest();
     let mut message = message;
     let saved = match &config.out_dir {
-        Some(dir) => match state.save(dir, fingerprint) {
+        Some(dir) => match state.save(dir) {
             Ok(path) => Some(path),
             Err(e) => {
                 message.push_str(&format!(" (and the checkpoint could not be written: {e})"));
@@ -520,10 +530,12 @@ fn fail(
         },
         None => None,
     };
-    let mut last_good = state.checkpoint(fingerprint);
-    last_good.log.params.clone_from(&state.params);
-    last_good.log.best_params.clone_from(&state.best_params);
-    TrainError::Step { step, message, last_good: Box::new(last_good), saved }
+    let records = state.journal.records().unwrap_or_else(|e| {
+        message.push_str(&format!(" (and the records could not be read back: {e})"));
+        Vec::new()
+    });
+    let last_good = Box::new(state.checkpoint.clone());
+    TrainError::Step { step, message, last_good, log: Box::new(state.into_log(records)), saved }
 }
 
 fn progress_bar(config: &TrainConfig, done: usize) -> Option<ProgressBar> {
