@@ -72,7 +72,7 @@ blobs_analysis!(
 
 /// Trains a network through the neos blobs analysis and plots the result.
 #[derive(Debug, Parser)]
-#[command(about)]
+#[command(about, allow_negative_numbers = true)]
 struct Args {
     /// Training steps (Adam updates); the default takes about two minutes on two cores.
     #[arg(long, default_value_t = 40)]
