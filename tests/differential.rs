@@ -5,8 +5,9 @@
 //!
 //! Our best fits must be at least as good as pyhf's (2·NLL no higher), and where both reach the
 //! same minimum (2·NLL within 1e-6 for the free and the μ = 1 fit), CLs, its expected band and
-//! p₀ with its band must agree to 1e-6. Where our minimum is lower, pyhf stopped in a local
-//! minimum (a bimodal histosys or normsys); the test says so.
+//! p₀ with its band must agree to 1e-6, and the 95% CL upper limits of `neos upper-limit` to
+//! 1e-4 (pyhf's come from its numpy backend). Where our minimum is lower, pyhf stopped in a
+//! local minimum (a bimodal histosys or normsys); the test says so.
 
 // Test helpers panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
@@ -88,6 +89,20 @@ fn ours(spec: &Value, normsys: NormSysCode, histosys: HistoSysCode) -> Ours {
     }
 }
 
+/// `neos upper-limit` on a workspace: the observed limit, then the expected ones.
+fn upper_limit(spec: &Value, seed: &str) -> Result<Vec<f64>, String> {
+    let dir = std::env::temp_dir().join(format!("neos-differential-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{seed}.json"));
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neos")).arg("upper-limit").arg(&path).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Ok(std::iter::once(v["obs"].as_f64().unwrap()).chain(floats(&v["exp"])).collect())
+}
+
 /// Compares our results with pyhf's under one choice of interpolation codes; returns how many
 /// workspaces reached pyhf's minima and a line for each where ours is lower.
 fn compare(key: &str, normsys: NormSysCode, histosys: HistoSysCode) -> (usize, Vec<String>) {
@@ -95,6 +110,7 @@ fn compare(key: &str, normsys: NormSysCode, histosys: HistoSysCode) -> (usize, V
     let cases = r["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 41);
     let mut same = 0;
+    let mut limits = 0;
     let mut lower = Vec::new();
     for case in cases {
         let seed = case["name"].as_str().unwrap();
@@ -105,6 +121,8 @@ fn compare(key: &str, normsys: NormSysCode, histosys: HistoSysCode) -> (usize, V
         };
         assert_eq!(generated, case["workspace"], "{seed}: the generator changed");
         let p = &case[key];
+        // The limits were computed with pyhf's default codes.
+        let p_limit = if key == "pyhf" { case["pyhf"].get("upper_limit") } else { None };
         let o = ours(&case["workspace"], normsys, histosys);
         let names: Vec<&str> = p["par_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(o.par_names, names, "{seed}: parameter names");
@@ -151,6 +169,29 @@ fn compare(key: &str, normsys: NormSysCode, histosys: HistoSysCode) -> (usize, V
                 );
             }
         }
+        // Upper limits (pyhf's default codes only): `neos upper-limit` against pyhf's root
+        // finding on its numpy backend, whose finite-difference gradients allow ~1e-4.
+        if let Some(theirs) = p_limit {
+            let ours = upper_limit(&case["workspace"], seed);
+            match (theirs.get("error"), ours) {
+                (Some(why), ours) => assert!(ours.is_err(), "{seed}: pyhf finds no limit ({why}), neos {ours:?}"),
+                (None, Err(e)) => panic!("{seed}: pyhf finds limits, neos: {e}"),
+                (None, Ok(ours)) => {
+                    let theirs: Vec<f64> =
+                        std::iter::once(theirs["obs"].as_f64().unwrap()).chain(floats(&theirs["exp"])).collect();
+                    for (i, (f, e)) in ours.iter().zip(&theirs).enumerate() {
+                        assert!(
+                            (f - e).abs() <= 1e-4 * e.abs(),
+                            "{seed}: limit[{i}] {f}, pyhf {e} (observed, then −2σ … +2σ)"
+                        );
+                    }
+                }
+            }
+            limits += 1;
+        }
+    }
+    if key == "pyhf" {
+        assert!(limits >= 30, "expected upper limits compared on most workspaces, found {limits}");
     }
     // Where we differ, it is because pyhf stopped above our minimum; list those cases.
     for line in &lower {
