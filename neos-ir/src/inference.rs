@@ -94,6 +94,15 @@ impl<'b> Inference<'b> {
                 ),
             });
         }
+        // The background-only hypothesis (μ = 0) makes the Asimov data of CLs and is the
+        // hypothesis of p₀; pyhf refuses to fit it outside the bounds.
+        if !(lo <= 0.0 && 0.0 <= hi) {
+            return Err(IrError::Name {
+                message: format!(
+                    "inference: expected poi bounds that contain 0 (the background-only hypothesis), found `{name}` within [{lo}, {hi}]"
+                ),
+            });
+        }
         Ok(Inference { b: model.builder(), model, poi, restarts: true, tolerance: 1e-9 })
     }
 

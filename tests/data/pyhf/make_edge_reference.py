@@ -190,6 +190,8 @@ def cases():
     ws = two_bins([]); ws["channels"][0]["samples"][1]["data"] = [50.0]; add("samples_of_different_bins", ws)
     add("poi_fixed", one_bin(parameters=[{"name": "mu", "fixed": True}]))
     add("poi_bounds_of_zero_width", one_bin(parameters=[{"name": "mu", "bounds": [[1.0, 1.0]]}]))
+    add("poi_bounds_without_zero", one_bin(parameters=[{"name": "mu", "bounds": [[0.5, 10.0]], "inits": [1.0]}]))
+    add("poi_bounds_below_zero", one_bin(parameters=[{"name": "mu", "bounds": [[-5.0, 10.0]]}]))
     return out
 
 
