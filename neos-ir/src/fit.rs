@@ -117,7 +117,7 @@ fn fit_error(message: String) -> IrError {
     IrError::Autodiff { message }
 }
 
-/// Adds a fit of `objective` to `b`: the minimiser θ̂ (shape [P]), starting from `init` [P]
+/// Adds a fit of `objective` to `b`: the minimiser θ̂ (shape \[P\]), starting from `init` \[P\]
 /// (which also holds the values of fixed parameters). `objective` builds the scalar f(θ; x)
 /// on a separate builder from θ and tensors standing for `operands`.
 pub fn fit<'b>(

@@ -308,7 +308,7 @@ impl Likelihood {
         }
     }
 
-    /// The part of −ln L that depends on the data alone ([`count_constant`] of every main
+    /// The part of −ln L that depends on the data alone (`count_constant` of every main
     /// count and Poisson auxiliary count), which a fit computes once.
     pub fn data_constant<T: Scalar>(&self, data: &[T]) -> T {
         let mut total = T::zero();
