@@ -21,8 +21,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
-use neos::__private::runtime::plot::{self, Figure, HeatMap, Hist, Scatter};
-use neos::__private::runtime::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
+use neos::plot::{self, Figure, HeatMap, Hist, Scatter};
+use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
