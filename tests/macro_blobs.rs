@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ndarray::Array2;
-use neos::__private::runtime::train::{self, TrainConfig};
+use neos::train::{self, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -178,7 +178,7 @@ fn init_is_deterministic_and_laid_out_like_stax() {
     assert_eq!(a[33..], [0.25, 0.5, 0.75]);
     // The trainer's trait sees the same analysis.
     assert_eq!(blobs.samples(), [("sig", 2), ("bkg_nominal", 2), ("bkg_up", 2), ("bkg_down", 2)]);
-    let as_trait: &mut dyn neos::__private::runtime::train::Analysis = &mut blobs;
+    let as_trait: &mut dyn neos::train::Analysis = &mut blobs;
     assert_eq!(as_trait.objectives(), ["cls", "discovery", "poi_uncert", "bce"]);
     assert_eq!(as_trait.report(&a).unwrap(), [("edges".to_string(), vec![0.0, 0.25, 0.5, 0.75, 1.0])]);
 }

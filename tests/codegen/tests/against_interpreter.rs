@@ -160,7 +160,7 @@ fn bad_input_is_reported() {
     let mut p = generated::binary::Program::new();
     let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
     let v = [1.0, 2.0, 3.0];
-    let err = |r: Result<Outputs, neos::__private::runtime::RunError>| r.unwrap_err().to_string();
+    let err = |r: Result<Outputs, neos::RunError>| r.unwrap_err().to_string();
     // Event data not a whole number of rows.
     let e = err(p.run_dynamic("all", &v, &[("a", &a[..5])], &[]));
     assert_eq!(e, "a: expected a row-major array of events × 3 values, found 5 values");
