@@ -539,7 +539,9 @@ fn fail(mut state: State, config: &TrainConfig, step: usize, message: String) ->
 }
 
 fn progress_bar(config: &TrainConfig, done: usize) -> Option<ProgressBar> {
-    if !config.progress {
+    // Without a terminal (a batch job, `| tee`) indicatif hides the bar and every line printed
+    // through it, so the per-step lines go straight to stdout instead.
+    if !config.progress || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(config.steps as u64), ProgressDrawTarget::stderr());
