@@ -47,6 +47,9 @@ pub struct FitConfig {
     /// Whether a fit that does not converge is an error (the default). When false, the lowest
     /// point reached is returned, and the caller checks convergence itself.
     pub require_convergence: bool,
+    /// A second start beside the given one (its free parameters; the fixed ones keep the given
+    /// start's values), for warm-started fits: the lower minimum of both is kept.
+    pub also_from: Option<Vec<f64>>,
 }
 
 impl FitConfig {
@@ -59,6 +62,7 @@ impl FitConfig {
             max_iterations: 200,
             restarts: false,
             require_convergence: true,
+            also_from: None,
         }
     }
 }
@@ -73,6 +77,9 @@ impl FitConfig {
                 self.bounds.len(),
                 self.fixed.len()
             ));
+        }
+        if let Some(start) = self.also_from.as_ref().filter(|s| s.len() != p) {
+            return Err(format!("fit: expected a second start of {p} values, found {}", start.len()));
         }
         if let Some((lo, hi)) = self.bounds.iter().find(|(lo, hi)| !(lo <= hi)) {
             return Err(format!("fit: expected bounds with low ≤ high, found [{lo}, {hi}]"));
@@ -91,6 +98,7 @@ impl FitConfig {
             },
             restarts: self.restarts,
             require_convergence: self.require_convergence,
+            also_from: self.also_from.clone(),
         }
     }
 }
@@ -364,6 +372,13 @@ pub(crate) fn plan_tokens(plan: &FitPlan) -> TokenStream {
     let fixed = &o.fixed;
     let (tolerance, max_iterations) = (codegen::lit(o.tolerance, DType::F64), o.max_iterations);
     let (restarts, require) = (plan.restarts, plan.require_convergence);
+    let also_from = match &plan.also_from {
+        Some(start) => {
+            let values = start.iter().map(|v| codegen::lit(*v, DType::F64));
+            quote!(::std::option::Option::Some(::std::vec![#(#values),*]))
+        }
+        None => quote!(::std::option::Option::None),
+    };
     quote! {
         #rt::FitPlan {
             options: #rt::FitOptions {
@@ -374,6 +389,7 @@ pub(crate) fn plan_tokens(plan: &FitPlan) -> TokenStream {
             },
             restarts: #restarts,
             require_convergence: #require,
+            also_from: #also_from,
         }
     }
 }

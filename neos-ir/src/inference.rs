@@ -170,6 +170,10 @@ impl<'b> Inference<'b> {
         config.fixed[self.poi] = true;
         config.restarts = self.restarts;
         config.tolerance = self.tolerance;
+        // Also from pyhf's start (the suggested values): the free fit's minimum can lie in the
+        // basin of a local minimum of the fixed-μ problem (a histosys whose sign flips between
+        // μ̂ and the tested μ).
+        config.also_from = self.restarts.then(|| self.model.suggested_init());
         let p = self.model.len();
         let start = self.b.concat(&[free.slice(0, 0..self.poi), mu.reshape([1]), free.slice(0, self.poi + 1..p)], 0);
         self.model.fit(start, data, &config)

@@ -517,6 +517,11 @@ pub struct FitPlan {
     /// Whether a fit that does not converge is an error. When false, the lowest point reached is
     /// returned and the caller checks convergence itself.
     pub require_convergence: bool,
+    /// A second start, for fits started from a neighbouring problem's minimum (a fixed-μ fit
+    /// warm-started from the free fit): these values for the free parameters, the given
+    /// start's for the fixed ones. A warm start can sit in the basin of a local minimum that
+    /// pyhf's start from the suggested values avoids; the lower of both is kept.
+    pub also_from: Option<Vec<f64>>,
 }
 
 /// The smallest step past a kink at `k`: the right side's bound, so that the objective is
@@ -635,6 +640,12 @@ pub fn minimize_planned(f: &mut dyn Objective, init: &[f64], plan: &FitPlan) -> 
         }
     };
     run(init, f, &mut best);
+    if let Some(cold) = plan.also_from.as_ref().filter(|c| c.len() == init.len()) {
+        let start: Vec<f64> = (0..init.len()).map(|i| if o.fixed[i] { init[i] } else { cold[i] }).collect();
+        if start != init {
+            run(&start, f, &mut best);
+        }
+    }
     let movable = |i: usize, v: f64, from: f64| !o.fixed[i] && v.clamp(o.bounds[i].0, o.bounds[i].1) != from;
     match plan.restarts.then(|| f.multimodal()) {
         None => {}

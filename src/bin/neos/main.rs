@@ -337,6 +337,7 @@ fn fit_command(l: &Loaded, fix: &[String]) -> Result<Value, String> {
         options: neos_runtime::FitOptions { bounds, fixed: fixed.clone(), ..neos_runtime::FitOptions::new(init.len()) },
         restarts: true,
         require_convergence: false,
+        also_from: None,
     };
     let mut buffers = neos_runtime::histfactory::FitBuffers::new(&likelihood);
     let r = neos_runtime::histfactory::fit(&likelihood, &mut buffers, &init, &operands, &data, &plan)?;
