@@ -3,6 +3,7 @@
 //! from it ([`Model`]: pyhf's parameter layout and the likelihood as a few graph nodes with
 //! their own derivative rules), and pyhf JSON workspaces in and out ([`Workspace`]).
 
+mod layout;
 mod model;
 mod neos;
 mod node;

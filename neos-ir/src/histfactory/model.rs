@@ -1,6 +1,7 @@
 //! The model: pyhf's parameter layout (order, names, inits, bounds, auxiliary data), computed
-//! here and nowhere else from a [`Spec`]; the runtime [`Likelihood`] structure it compiles to;
-//! and the graph nodes of its likelihood, expected data, Hessian and fits.
+//! here with the pieces of `layout.rs`, and nowhere else, from a [`Spec`]; the runtime
+//! [`Likelihood`] structure it compiles to; and the graph nodes of its likelihood, expected
+//! data, Hessian and fits.
 //!
 //! ν_cb(θ) = Σ_s [Π κ_s(θ)]_b · [nominal_sb + Σ Δ_sb(θ)] and
 //! ln L(θ | n, a) = Σ_cb [n ln ν − ν − ln Γ(n + 1)] + Σ_constraints ln p(a | θ),
@@ -9,67 +10,24 @@
 //! (`neos_runtime::histfactory`); here each quantity is one node of the graph, whatever the
 //! number of parameters.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::Array1;
 use neos_runtime::histfactory::{
-    ChannelDesc, ConfigKey, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Sharing,
-    Source, Structure,
+    ChannelDesc, Constraint, ConstraintDesc, FieldShape, Instance, Likelihood, Node, SampleDesc, Source, Structure,
 };
 
+pub use super::layout::ParamSet;
+use super::layout::{apply_config, check_unique_names, template_tau, widthless_bins, SetLayout};
 use super::node::HfNode;
-use super::spec::{ModifierType, ParameterConfig, Spec};
+use super::spec::Spec;
 use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
 use crate::fit::FitConfig;
 use crate::graph::NodeId;
 use crate::loc::Loc;
 use crate::types::{DType, Shape, TensorType};
-
-/// One named parameter set (a modifier's parameters) and where it lives in θ.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamSet {
-    pub name: String,
-    pub ty: ModifierType,
-    pub range: Range<usize>,
-    pub inits: Vec<f64>,
-    pub bounds: Vec<(f64, f64)>,
-    /// Whether each parameter is held at its initial value in fits: by the measurement
-    /// config, or (as pyhf does) because its constraint has no width in that bin.
-    pub fixed: Vec<bool>,
-    /// Whether the measurement config said `fixed`, which then holds for every bin.
-    fixed_by_config: bool,
-    /// The auxiliary measurements from the measurement config, if given.
-    auxdata: Option<Vec<f64>>,
-    /// The constraint widths σ from the measurement config, if given (lumi, staterror).
-    sigmas: Option<Vec<f64>>,
-    /// The Poisson constraint's τ from the measurement config, if given (shapesys).
-    factors: Option<Vec<f64>>,
-    /// Where the set first appears.
-    pub at: Loc,
-}
-
-impl ParamSet {
-    /// Whether pyhf names its parameters without an index (one parameter by nature).
-    pub fn is_scalar(&self) -> bool {
-        !self.ty.per_bin()
-    }
-
-    pub fn constraint(&self) -> Constraint {
-        self.ty.constraint()
-    }
-
-    pub fn len(&self) -> usize {
-        self.range.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.range.is_empty()
-    }
-}
 
 /// A piece of model data once lowered: a tensor, and where it was written if known (so that a
 /// shape error points at the expression rather than at the whole modifier).
@@ -290,7 +248,9 @@ impl<'b> Model<'b> {
             });
             offset += len;
         }
-        check_unique_names(&params, &mut errors);
+        if let Some((at, message)) = check_unique_names(&params) {
+            push_error(&mut errors, at, message);
+        }
         let mut ignored = Vec::new();
         for config in &spec.parameters {
             match params.iter_mut().find(|p| p.name == config.name) {
@@ -644,224 +604,4 @@ fn many(mut errors: Vec<IrError>) -> IrError {
     } else {
         IrError::Many(errors)
     }
-}
-
-/// Applies a measurement's parameter config, checking that the type takes each setting (as
-/// pyhf does), and lengths and bounds.
-fn apply_config(set: &mut ParamSet, config: &ParameterConfig) -> std::result::Result<(), String> {
-    let n = set.len();
-    let at = format!("measurement parameter `{}`", set.name);
-    let given = [
-        (ConfigKey::Inits, config.inits.is_some()),
-        (ConfigKey::Bounds, config.bounds.is_some()),
-        (ConfigKey::Fixed, config.fixed.is_some()),
-        (ConfigKey::Auxdata, config.auxdata.is_some()),
-        (ConfigKey::Sigmas, config.sigmas.is_some()),
-        (ConfigKey::Factors, config.factors.is_some()),
-    ];
-    if let Some((key, _)) = given.iter().find(|(key, given)| *given && !set.ty.takes(*key)) {
-        let takes: Vec<&str> = ConfigKey::ALL.iter().filter(|k| set.ty.takes(**k)).map(|k| k.name()).collect();
-        return Err(format!(
-            "{at}: expected only the settings a {} takes ({}), found `{}`",
-            set.ty,
-            takes.join(", "),
-            key.name()
-        ));
-    }
-    let check_len = |what: &str, len: usize| {
-        if len == n {
-            Ok(())
-        } else {
-            Err(format!("{at}: expected {n} {what} (one per parameter), found {len}"))
-        }
-    };
-    let positive =
-        |what: &str, values: &[f64]| match values.iter().find(|v| v.partial_cmp(&&0.0) != Some(Ordering::Greater)) {
-            Some(v) => Err(format!("{at}: expected positive {what}, found {v}")),
-            None => Ok(()),
-        };
-    if let Some(bounds) = &config.bounds {
-        check_len("bounds", bounds.len())?;
-        if let Some((lo, hi)) =
-            bounds.iter().find(|(lo, hi)| !matches!(lo.partial_cmp(hi), Some(Ordering::Less | Ordering::Equal)))
-        {
-            return Err(format!("{at}: expected bounds with low ≤ high, found [{lo}, {hi}]"));
-        }
-        set.bounds = bounds.clone();
-    }
-    if let Some(aux) = &config.auxdata {
-        check_len("auxdata values", aux.len())?;
-        set.auxdata = Some(aux.clone());
-        if set.ty.needs_measurement_config() && config.inits.is_none() {
-            set.inits = aux.clone();
-        }
-    }
-    if let Some(sigmas) = &config.sigmas {
-        check_len("sigmas", sigmas.len())?;
-        positive("sigmas", sigmas)?;
-        set.sigmas = Some(sigmas.clone());
-    }
-    if let Some(factors) = &config.factors {
-        check_len("factors", factors.len())?;
-        positive("factors", factors)?;
-        set.factors = Some(factors.clone());
-    }
-    if let Some(inits) = &config.inits {
-        check_len("inits", inits.len())?;
-        set.inits = inits.clone();
-    }
-    if let Some(fixed) = config.fixed {
-        set.fixed = vec![fixed; n];
-        set.fixed_by_config = true;
-    }
-    if let Some((i, v)) =
-        set.inits.iter().enumerate().find(|(i, v)| !(set.bounds[*i].0 <= **v && **v <= set.bounds[*i].1))
-    {
-        return Err(format!(
-            "{at}: expected initial values within the bounds, found {v} outside [{}, {}] at index {i}",
-            set.bounds[i].0, set.bounds[i].1
-        ));
-    }
-    Ok(())
-}
-
-/// One parameter set while the layout is computed: its type (the first in layout order when
-/// a normsys and a histosys share it), its parameter count, where each channel's parameters
-/// start (staterror), and the walk positions that order it.
-struct SetLayout<'s> {
-    ty: ModifierType,
-    len: usize,
-    at: Loc,
-    /// The channel whose bins came first, or each channel's start (staterror).
-    channels: Vec<(&'s str, usize)>,
-    /// The first walk position of the name as each of its types.
-    first: Vec<(ModifierType, usize)>,
-}
-
-impl<'s> SetLayout<'s> {
-    fn new(ty: ModifierType, channel: &'s str, bins: usize, at: Loc, walk: usize) -> Self {
-        SetLayout { ty, len: ty.parameters(bins), at, channels: vec![(channel, 0)], first: vec![(ty, walk)] }
-    }
-
-    /// Adds another modifier of the set's name, or says why it cannot share the set.
-    fn add(&mut self, ty: ModifierType, channel: &'s str, bins: usize, walk: usize) -> std::result::Result<(), String> {
-        if !self.ty.shares_parameters_with(ty) {
-            return Err(format!(
-                "expected a {} as where the name first appears, found a {ty}; only modifiers whose parameters \
-                 have the same facts (a normsys and a histosys) can share a name",
-                self.ty
-            ));
-        }
-        match ty.sharing() {
-            Sharing::Once => {
-                return Err(format!(
-                    "expected one {ty} of this name in the model, found a second; each {ty} has parameters of its own, \
-                     so give it a name of its own"
-                ))
-            }
-            Sharing::PerChannel => {
-                if !self.channels.iter().any(|(c, _)| *c == channel) {
-                    self.channels.push((channel, self.len));
-                    self.len += ty.parameters(bins);
-                }
-            }
-            Sharing::Shared => {
-                if ty.parameters(bins) != self.len {
-                    return Err(format!(
-                        "expected a {ty} of {} parameter(s) as where the name first appears, found {} (channel `{channel}` \
-                         has {bins} bins)",
-                        self.len,
-                        ty.parameters(bins)
-                    ));
-                }
-            }
-        }
-        if !self.first.iter().any(|(t, _)| *t == ty) {
-            self.first.push((ty, walk));
-        }
-        self.ty = self.ty.min(ty);
-        Ok(())
-    }
-
-    /// Where `channel`'s parameters start within the set.
-    fn offset_in(&self, channel: &str) -> usize {
-        self.channels.iter().find(|(c, _)| *c == channel).map_or(0, |(_, start)| *start)
-    }
-
-    /// pyhf's order: by type, then by first appearance as that type.
-    fn order_key(&self) -> (ModifierType, usize) {
-        let walk = self.first.iter().find(|(t, _)| *t == self.ty).map_or(0, |(_, w)| *w);
-        (self.ty, walk)
-    }
-}
-
-/// Refuses two parameters of one name (a normfactor `stat[0]` beside the staterror `stat`),
-/// which pyhf accepts and then confuses: a fit's results are reported by name.
-fn check_unique_names(params: &[ParamSet], errors: &mut Vec<IrError>) {
-    let mut owner: BTreeMap<String, &ParamSet> = BTreeMap::new();
-    for set in params {
-        for i in 0..set.len() {
-            let name = if set.is_scalar() { set.name.clone() } else { format!("{}[{i}]", set.name) };
-            if let Some(first) = owner.get(&name) {
-                push_error(
-                    errors,
-                    set.at,
-                    format!(
-                        "parameter `{name}`: expected unique parameter names, found it for the {} `{}` and the {} `{}`",
-                        first.ty, first.name, set.ty, set.name
-                    ),
-                );
-                return;
-            }
-            owner.insert(name, set);
-        }
-    }
-}
-
-/// A shapesys's τ = (nominal/δ)² per bin from its constant templates, 1 where either is not
-/// positive (as pyhf computes its default auxiliary counts).
-fn template_tau(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<f64>> {
-    let src = sources.first()?;
-    let nominal = operands.get(src.nominal)?.constant_value()?;
-    let delta = operands.get(src.uncertainty)?.constant_value()?;
-    Some(
-        nominal
-            .iter()
-            .zip(delta.iter())
-            .map(|(n, d)| if *n > 0.0 && *d > 0.0 { (n / d) * (n / d) } else { 1.0 })
-            .collect(),
-    )
-}
-
-/// The bins of a constrained set whose templates give no width (pyhf fixes their parameters):
-/// a staterror bin whose uncertainties are all zero or whose nominal sum is not positive, a
-/// shapesys bin with a non-positive nominal or uncertainty. `None` when the set is not built
-/// from templates, or when they are not constants (a network's histograms change with
-/// training; the runtime then gives such a bin width 1).
-fn widthless_bins(set: &ParamSet, sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<bool>> {
-    let widths_given = match set.constraint() {
-        Constraint::Normal => set.sigmas.is_some(),
-        Constraint::Poisson => set.factors.is_some(),
-        Constraint::None => true,
-    };
-    if widths_given || sources.is_empty() {
-        return None;
-    }
-    let mut sq = vec![0.0; set.len()];
-    let mut sum = vec![0.0; set.len()];
-    let mut any_positive = vec![true; set.len()];
-    for src in sources {
-        let nominal = operands.get(src.nominal)?.constant_value()?;
-        let delta = operands.get(src.uncertainty)?.constant_value()?;
-        for (b, (n, d)) in nominal.iter().zip(delta.iter()).enumerate() {
-            let j = src.offset + b;
-            sq[j] += d * d;
-            sum[j] += n;
-            any_positive[j] &= *n > 0.0 && *d > 0.0;
-        }
-    }
-    Some(match set.constraint() {
-        Constraint::Poisson => any_positive.iter().map(|ok| !ok).collect(),
-        Constraint::Normal | Constraint::None => sq.iter().zip(&sum).map(|(q, s)| !(*q > 0.0 && *s > 0.0)).collect(),
-    })
 }
