@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use neos_runtime::histfactory::{ConfigKey, Constraint, Sharing, Source};
+use neos_runtime::histfactory::{shapesys_tau, staterror_width, ConfigKey, Constraint, Sharing, Source};
 
 use super::spec::{ModifierType, ParameterConfig};
 use crate::builder::Tensor;
@@ -232,19 +232,19 @@ pub(super) fn check_unique_names(params: &[ParamSet]) -> Option<(Loc, String)> {
     None
 }
 
-/// A shapesys's τ = (nominal/δ)² per bin from its constant templates, 1 where either is not
-/// positive (as pyhf computes its default auxiliary counts).
-pub(super) fn template_tau(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<f64>> {
+/// A shapesys's τ = (nominal/δ)² per bin from its constant templates, `None` in the bins
+/// where either is not positive; `None` as a whole when the templates are not constants.
+fn shapesys_taus(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<Option<f64>>> {
     let src = sources.first()?;
     let nominal = operands.get(src.nominal)?.constant_value()?;
     let delta = operands.get(src.uncertainty)?.constant_value()?;
-    Some(
-        nominal
-            .iter()
-            .zip(delta.iter())
-            .map(|(n, d)| if *n > 0.0 && *d > 0.0 { (n / d) * (n / d) } else { 1.0 })
-            .collect(),
-    )
+    Some(nominal.iter().zip(delta.iter()).map(|(n, d)| shapesys_tau(*n, *d)).collect())
+}
+
+/// A shapesys's auxiliary counts as pyhf computes their default: τ, and 1 where there is
+/// none.
+pub(super) fn template_tau(sources: &[Source], operands: &[Tensor<'_>]) -> Option<Vec<f64>> {
+    Some(shapesys_taus(sources, operands)?.into_iter().map(|t| t.unwrap_or(1.0)).collect())
 }
 
 /// The bins of a constrained set whose templates give no width (pyhf fixes their parameters):
@@ -261,21 +261,18 @@ pub(super) fn widthless_bins(set: &ParamSet, sources: &[Source], operands: &[Ten
     if widths_given || sources.is_empty() {
         return None;
     }
+    if set.constraint() == Constraint::Poisson {
+        return Some(shapesys_taus(sources, operands)?.iter().map(Option::is_none).collect());
+    }
     let mut sq = vec![0.0; set.len()];
     let mut sum = vec![0.0; set.len()];
-    let mut any_positive = vec![true; set.len()];
     for src in sources {
         let nominal = operands.get(src.nominal)?.constant_value()?;
         let delta = operands.get(src.uncertainty)?.constant_value()?;
         for (b, (n, d)) in nominal.iter().zip(delta.iter()).enumerate() {
-            let j = src.offset + b;
-            sq[j] += d * d;
-            sum[j] += n;
-            any_positive[j] &= *n > 0.0 && *d > 0.0;
+            sq[src.offset + b] += d * d;
+            sum[src.offset + b] += n;
         }
     }
-    Some(match set.constraint() {
-        Constraint::Poisson => any_positive.iter().map(|ok| !ok).collect(),
-        Constraint::Normal | Constraint::None => sq.iter().zip(&sum).map(|(q, s)| !(*q > 0.0 && *s > 0.0)).collect(),
-    })
+    Some(sq.iter().zip(&sum).map(|(q, s)| staterror_width(*q, *s).is_none()).collect())
 }

@@ -205,7 +205,7 @@ impl<'b> Model<'b> {
         // Parameter sets by name, in the order of the walk (pyhf's: sorted channels, sorted
         // samples, then each sample's modifiers).
         let mut sets: BTreeMap<&str, SetLayout<'_>> = BTreeMap::new();
-        let mut appearance: Vec<&str> = Vec::new();
+        let mut order: Vec<&str> = Vec::new();
         let mut walk = 0;
         for (channel, samples) in &sorted {
             let bins = bins_of[channel.name.as_str()];
@@ -214,7 +214,7 @@ impl<'b> Model<'b> {
                     walk += 1;
                     let Some(set) = sets.get_mut(m.name.as_str()) else {
                         sets.insert(&m.name, SetLayout::new(m.ty, &channel.name, bins, m.at, walk));
-                        appearance.push(&m.name);
+                        order.push(&m.name);
                         continue;
                     };
                     if let Err(e) = set.add(m.ty, &channel.name, bins, walk) {
@@ -225,7 +225,6 @@ impl<'b> Model<'b> {
         }
         // pyhf orders parameter sets by modifier type (alphabetically; a set of two types by
         // the first), then by first appearance as that type.
-        let mut order: Vec<&str> = appearance.clone();
         order.sort_by_key(|name| sets[name].order_key());
         let mut params = Vec::with_capacity(order.len());
         let mut offset = 0;

@@ -125,6 +125,22 @@ fn poisson_count_adjoint<T: Scalar>(x: T, y: T) -> T {
     (x + 1.0).polygamma(0) - if y.re() > 0.0 { y.ln() } else { T::zero() }
 }
 
+/// A staterror bin's constraint width from its templates, pyhf's σ = √(Σδ²)/Σ nominal over
+/// the samples that carry it; none when either sum is not positive, where pyhf gives the bin
+/// width 1 and holds its γ fixed.
+pub fn staterror_width<T: Scalar>(sum_sq_delta: T, sum_nominal: T) -> Option<T> {
+    (sum_sq_delta.re() > 0.0 && sum_nominal.re() > 0.0).then(|| sum_sq_delta.sqrt() / sum_nominal)
+}
+
+/// A shapesys bin's Poisson τ = (nominal/δ)² (pyhf's factor); none when either is not
+/// positive, where pyhf gives the bin τ = 1 and holds its γ fixed.
+pub fn shapesys_tau<T: Scalar>(nominal: T, delta: T) -> Option<T> {
+    (nominal.re() > 0.0 && delta.re() > 0.0).then(|| {
+        let r = nominal / delta;
+        r * r
+    })
+}
+
 /// ½ ln 2π, the Normal constraint's normalisation (the value `0.5 * (2π).ln()` rounds to).
 pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
 
@@ -275,13 +291,7 @@ impl Likelihood {
                     let src = c.sources[0];
                     let (nominal, delta) = (self.operand(z, src.nominal), self.operand(z, src.uncertainty));
                     for (j, w) in width.iter_mut().enumerate() {
-                        let (nom, d) = (nominal[j], delta[j]);
-                        *w = if nom.re() > 0.0 && d.re() > 0.0 {
-                            let r = nom / d;
-                            r * r
-                        } else {
-                            T::cst(1.0)
-                        };
+                        *w = shapesys_tau(nominal[j], delta[j]).unwrap_or(T::cst(1.0));
                     }
                 }
                 (Constraint::Normal | Constraint::None, None) => {
@@ -295,7 +305,7 @@ impl Likelihood {
                         }
                     }
                     for (w, sum) in width.iter_mut().zip(log_width.iter()) {
-                        *w = if w.re() > 0.0 && sum.re() > 0.0 { w.sqrt() / *sum } else { T::cst(1.0) };
+                        *w = staterror_width(*w, *sum).unwrap_or(T::cst(1.0));
                     }
                 }
             }
@@ -557,7 +567,7 @@ impl Likelihood {
                 let Some(src) = sources.first() else { return };
                 let (n_off, d_off) = (self.offsets[src.nominal] + j, self.offsets[src.uncertainty] + j);
                 let (n, d) = (z[n_off], z[d_off]);
-                if !(n.re() > 0.0 && d.re() > 0.0) {
+                if shapesys_tau(n, d).is_none() {
                     return;
                 }
                 // τ = n²/δ²: ∂τ/∂n = 2n/δ², ∂τ/∂δ = −2n²/δ³.
@@ -571,7 +581,7 @@ impl Likelihood {
                     sq += d * d;
                     sum += z[self.offsets[src.nominal] + j - src.offset];
                 }
-                if !(sq.re() > 0.0 && sum.re() > 0.0) {
+                if staterror_width(sq, sum).is_none() {
                     return;
                 }
                 let root = sq.sqrt();

@@ -27,7 +27,7 @@ mod structure;
 pub use hessian::HessianWork;
 pub use interp::{histosys_coefficients, normsys};
 pub use jet::{hessian_vjp, jet, JetBuffers, Jets, MAX_ORDER};
-pub use likelihood::{Func, Scratch};
+pub use likelihood::{shapesys_tau, staterror_width, Func, Scratch};
 pub use modifier::{
     ConfigKey, Constraint, Effect, Field, FieldShape, HistoSysCode, ModifierType, NormSysCode, Sharing, HI, LO,
 };
