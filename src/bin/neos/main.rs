@@ -113,6 +113,15 @@ struct Loaded {
     histosys: HistoSysCode,
     /// The workspace's path as messages show it.
     path: String,
+    /// The model's POI, read once when the workspace is loaded.
+    poi: Option<Poi>,
+}
+
+/// A model's parameter of interest: its index in θ, its name and bounds.
+struct Poi {
+    index: usize,
+    name: String,
+    bounds: (f64, f64),
 }
 
 impl Loaded {
@@ -141,9 +150,14 @@ impl Loaded {
             HistosysArg::Code2 => HistoSysCode::Code2,
             HistosysArg::Code4p => HistoSysCode::Code4p,
         };
-        let loaded = Loaded { ws, measurement, normsys, histosys, path: shown.to_string() };
+        let mut loaded = Loaded { ws, measurement, normsys, histosys, path: shown.to_string(), poi: None };
         let b = Builder::new();
         let model = loaded.model(&b)?;
+        loaded.poi = model.poi_index.map(|index| Poi {
+            index,
+            name: model.par_names()[index].clone(),
+            bounds: model.suggested_bounds()[index],
+        });
         limits::check_memory(
             &format!("{shown}: a fit of the model's {} parameters and {} bins", model.len(), model.n_main()),
             model.likelihood().fit_bytes(),
@@ -161,12 +175,9 @@ impl Loaded {
         self.ws.model(b, &self.measurement, self.normsys, self.histosys).map_err(|e| format!("{}: {e}", self.path))
     }
 
-    /// The POI's index, name and bounds.
-    fn poi(&self) -> Result<(usize, String, (f64, f64)), String> {
-        let b = Builder::new();
-        let model = self.model(&b)?;
-        let poi = model.poi_index.ok_or_else(|| format!("{}: expected a model with a poi, found none", self.path))?;
-        Ok((poi, model.par_names()[poi].clone(), model.suggested_bounds()[poi]))
+    /// The POI, or an error for a model without one.
+    fn poi(&self) -> Result<&Poi, String> {
+        self.poi.as_ref().ok_or_else(|| format!("{}: expected a model with a poi, found none", self.path))
     }
 
     /// The observed data: main counts in the model's channel order, then the auxiliary data.
@@ -219,7 +230,8 @@ fn run(cli: Cli) -> Result<Value, String> {
                 StatArg::Q => TestStat::Q,
             };
             let l = Loaded::new(&common)?;
-            let (_, name, (lo, hi)) = l.poi()?;
+            let Poi { name, bounds: (lo, hi), .. } = l.poi()?;
+            let (lo, hi) = (*lo, *hi);
             if !(lo <= poi_value && poi_value <= hi) {
                 return Err(format!(
                     "--poi-value: expected a value of `{name}` within its bounds [{lo}, {hi}], found {poi_value}"
@@ -257,7 +269,7 @@ fn upper_limit_command(l: &Loaded, cl: f64) -> Result<Value, String> {
     if !(cl > 0.0 && cl < 1.0) {
         return Err(format!("--cl: expected a confidence level between 0 and 1, found {cl}"));
     }
-    let (poi, _, (_, max_mu)) = l.poi()?;
+    let (poi, max_mu) = l.poi().map(|p| (p.index, p.bounds.1))?;
     // The μ-independent fits.
     let data = l.data()?;
     let (g, ids) = inference_graph(l, data.len(), |inference, d| {
