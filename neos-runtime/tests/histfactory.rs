@@ -286,6 +286,15 @@ fn encoding_round_trips_and_bad_structures_are_refused() {
     bad.channels[1].samples[0].modifiers[0].data = vec![1, 6];
     let err = Likelihood::new(bad).unwrap_err();
     assert!(err.contains("lo: expected operand 6 of length 3, found 1"), "{err}");
+    // Constraint templates: inside the set's parameters, uncertainties as long as the nominal.
+    let mut bad = structure(NormSysCode::Code4, HistoSysCode::Code4p);
+    bad.constraints[5].sources[0].offset = 4;
+    let err = Likelihood::new(bad).unwrap_err();
+    assert!(err.contains("expected templates within the set's 5 parameters, found bins 4..6"), "{err}");
+    let mut bad = structure(NormSysCode::Code4, HistoSysCode::Code4p);
+    bad.constraints[5].sources[1].uncertainty = 14;
+    let err = Likelihood::new(bad).unwrap_err();
+    assert!(err.contains("uncertainties: expected operand 14 of length 3, found 2"), "{err}");
 }
 
 #[test]

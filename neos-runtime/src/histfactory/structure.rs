@@ -219,16 +219,18 @@ impl Likelihood {
                 return Err(format!("{at}: expected the templates of one shapesys, found {}", c.sources.len()));
             }
             for source in &c.sources {
-                let len = structure.operands.get(source.nominal).copied().unwrap_or(0);
-                if source.offset + len > n {
+                // The nominal's length is the bins it covers; the uncertainties must match it.
+                let len = *structure.operands.get(source.nominal).ok_or_else(|| {
+                    format!("{at}: nominal: expected an operand below {n_ops}, found {}", source.nominal)
+                })?;
+                if len == 0 || source.offset + len > n {
                     return Err(format!(
                         "{at}: expected templates within the set's {n} parameters, found bins {}..{}",
                         source.offset,
                         source.offset + len
                     ));
                 }
-                operand(source.nominal, len.max(1), &format!("{at}: nominal"))?;
-                operand(source.uncertainty, len.max(1), &format!("{at}: uncertainties"))?;
+                operand(source.uncertainty, len, &format!("{at}: uncertainties"))?;
             }
             n_aux += n;
         }
