@@ -152,10 +152,20 @@ fn knobs_change_the_result_and_unknown_ones_are_errors() {
     assert!(e.message.contains("expected 36 parameters, found 35"), "{e}");
     let e = blobs.loss("cls", &params, &batch[..3], &[]).unwrap_err();
     assert!(e.message.contains("expected one array per sample (4), found 3"), "{e}");
+    // Samples have sizes of their own. Every event of the nominal background twice is the
+    // same density, so the same yields (count · scale / N) and the same loss.
+    let twice = ndarray::concatenate(ndarray::Axis(0), &[batch[1], batch[1]]).unwrap();
+    let uneven = [batch[0], twice.view(), batch[2], batch[3]];
+    let doubled = blobs.loss("cls", &params, &uneven, &[]).unwrap();
+    assert!((doubled - at_default).abs() <= 1e-12 * at_default.abs(), "{doubled} vs {at_default}");
     let short = data[1].slice(ndarray::s![..10, ..]).to_owned();
     let uneven = [batch[0], short.view(), batch[2], batch[3]];
-    let e = blobs.loss("cls", &params, &uneven, &[]).unwrap_err();
-    assert!(e.message.contains("sample `bkg_nominal`: expected 50 events like sample `sig`, found 10"), "{e}");
+    let fewer = blobs.loss("cls", &params, &uneven, &[]).unwrap();
+    assert!(fewer.is_finite() && fewer != at_default, "{fewer} vs {at_default}");
+    let none = data[1].slice(ndarray::s![..0, ..]).to_owned();
+    let empty = [batch[0], none.view(), batch[2], batch[3]];
+    let e = blobs.loss("cls", &params, &empty, &[]).unwrap_err();
+    assert!(e.message.contains("sample `bkg_nominal`: expected at least one event, found none"), "{e}");
 }
 
 #[test]

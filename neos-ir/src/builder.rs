@@ -419,12 +419,11 @@ impl<'b> Tensor<'b> {
         let shape = self.shape();
         let fixed: usize = axes.iter().filter_map(|&a| shape.0.get(a).and_then(|d| d.fixed())).product();
         let total = self.sum(axes) / fixed as f64;
-        let event_axes: Vec<usize> = axes.iter().copied().filter(|&a| shape.0.get(a) == Some(&Dim::Events)).collect();
-        if event_axes.is_empty() {
+        let Some(events) = axes.iter().filter_map(|&a| shape.0.get(a)).find(|d| d.events_group().is_some()) else {
             return total;
-        }
+        };
         // The number of events is the sum of a ones-vector over the events axis.
-        let count = self.lit(1.0).broadcast_to(Shape::new([Dim::Events])).sum(&[0]);
+        let count = self.lit(1.0).broadcast_to(Shape::new([*events])).sum(&[0]);
         total / count
     }
 

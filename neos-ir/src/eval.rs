@@ -67,9 +67,9 @@ pub fn eval(graph: &Graph, bindings: &Bindings, roots: &[NodeId]) -> Result<Vec<
                 })
             })
             .collect::<Result<_>>()?;
-        let value = eval_op(&node.op, &args, &node.ty.shape, events, bindings)
+        let value = eval_op(&node.op, &args, &node.ty.shape, &events, bindings)
             .map_err(|message| IrError::Eval { op: node.op.name().into(), message })?;
-        let expected = node.ty.shape.resolve(events);
+        let expected = node.ty.shape.resolve(events.as_slice());
         if value.shape() != expected.as_slice() {
             return Err(IrError::Eval {
                 op: node.op.name().into(),
@@ -89,12 +89,13 @@ pub fn eval_outputs(graph: &Graph, bindings: &Bindings) -> Result<BTreeMap<Strin
     Ok(graph.outputs().iter().map(|(n, _)| n.clone()).zip(values).collect())
 }
 
-/// Checks the bound leaves against their declared shapes and finds the number of events,
-/// which every events dimension must agree on. Leaves that the evaluated nodes (`needed`) use
-/// must be bound; the others may be, and then count for the number of events too (a graph can
-/// broadcast to the events dimension without reading any event data).
-fn bind_events(graph: &Graph, bindings: &Bindings, needed: &[NodeId]) -> Result<usize> {
-    let mut events: Option<(usize, String)> = None;
+/// Checks the bound leaves against their declared shapes and finds the number of events of
+/// each events group, which every dimension of that group must agree on. Leaves that the
+/// evaluated nodes (`needed`) use must be bound; the others may be, and then count for the
+/// number of events too (a graph can broadcast to an events dimension without reading any
+/// event data). A group no bound leaf sizes has no events.
+fn bind_events(graph: &Graph, bindings: &Bindings, needed: &[NodeId]) -> Result<Vec<usize>> {
+    let mut events: Vec<Option<(usize, String)>> = Vec::new();
     let mut used = vec![false; graph.len()];
     for id in needed {
         used[id.index()] = true;
@@ -121,7 +122,12 @@ fn bind_events(graph: &Graph, bindings: &Bindings, needed: &[NodeId]) -> Result<
             });
         }
         for (d, &n) in dims.iter().zip(value.shape()) {
-            match (d, &events) {
+            let group = d.events_group().map(usize::from);
+            if let Some(g) = group.filter(|&g| g >= events.len()) {
+                events.resize(g + 1, None);
+            }
+            let known = group.and_then(|g| events[g].as_ref());
+            match (d, known) {
                 (Dim::Fixed(k), _) if *k != n => {
                     return Err(IrError::Binding {
                         name,
@@ -129,21 +135,21 @@ fn bind_events(graph: &Graph, bindings: &Bindings, needed: &[NodeId]) -> Result<
                     })
                 }
                 (Dim::Fixed(_), _) => {}
-                (Dim::Events, Some((e, other))) if *e != n => {
+                (Dim::Events(_), Some((e, other))) if *e != n => {
                     return Err(IrError::Binding {
                         name,
                         message: format!("expected {e} events like `{other}`, found {n}"),
                     })
                 }
-                (Dim::Events, Some(_)) => {}
-                (Dim::Events, None) => events = Some((n, name.clone())),
+                (Dim::Events(_), Some(_)) => {}
+                (Dim::Events(g), None) => events[usize::from(*g)] = Some((n, name.clone())),
             }
         }
         if let Some(i) = value.iter().position(|v| v.is_nan()) {
             return Err(IrError::Binding { name, message: format!("expected numbers, found NaN at flat index {i}") });
         }
     }
-    Ok(events.map(|(n, _)| n).unwrap_or(0))
+    Ok(events.into_iter().map(|e| e.map_or(0, |(n, _)| n)).collect())
 }
 
 /// One operation on evaluated operands.
@@ -151,7 +157,7 @@ fn eval_op(
     op: &Op,
     args: &[ArrayViewD<'_, f64>],
     out: &Shape,
-    events: usize,
+    events: &[usize],
     bindings: &Bindings,
 ) -> std::result::Result<ArrayD<f64>, String> {
     Ok(match op {

@@ -59,7 +59,7 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
             arity(inputs, 1)?;
             check_valid_shape(shape)?;
             let s = &inputs[0].shape;
-            if s.events_dims() != shape.events_dims() || s.fixed_numel() != shape.fixed_numel() {
+            if s.events_group() != shape.events_group() || s.events_dims() != shape.events_dims() || s.fixed_numel() != shape.fixed_numel() {
                 return Err(format!("expected a shape with as many elements as {s}, found {shape}"));
             }
             Ok(TensorType::new(inputs[0].dtype, shape.clone()))
@@ -152,7 +152,7 @@ fn same_types(inputs: &[&TensorType]) -> Result<(), String> {
 fn fixed_axis(s: &Shape, axis: usize) -> Result<usize, String> {
     match s.0.get(axis) {
         Some(Dim::Fixed(n)) => Ok(*n),
-        Some(Dim::Events) => Err(format!("expected a fixed-size axis, found the events axis {axis} of {s}")),
+        Some(Dim::Events(_)) => Err(format!("expected a fixed-size axis, found the events axis {axis} of {s}")),
         None => Err(format!("expected an axis below {}, found {axis}", s.rank())),
     }
 }

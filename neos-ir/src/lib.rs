@@ -38,6 +38,6 @@ pub use op::{BinaryOp, CmpOp, CustomOp, CustomRule, Op, UnaryOp};
 pub use print::{print, to_dot};
 pub use simplify::{simplify, SimplifyLimits, SimplifyReport};
 
-pub use types::{DType, Dim, Shape, TensorType, EVENTS};
+pub use types::{DType, Dim, EventCounts, Shape, TensorType, EVENTS};
 pub use verify::verify;
 pub mod histfactory;

@@ -48,27 +48,60 @@ impl std::str::FromStr for DType {
     }
 }
 
-/// One dimension of a shape: a size fixed when the graph is built, or the number of events,
-/// which is only known when data is bound.
+/// One dimension of a shape: a size fixed when the graph is built, or the number of events of
+/// one sample, which is only known when data is bound.
+///
+/// Samples of a physics analysis have their own sizes (12 000 signal events beside 30 000 of a
+/// background), so each events dimension carries the index of its *group*: arrays of one group
+/// have the same number of events (a sample's features, its weights and everything computed
+/// event by event from them), arrays of different groups need not, and an operation that would
+/// pair events of two groups element by element is a type error. [`EVENTS`] is group 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dim {
     Fixed(usize),
-    Events,
+    Events(u16),
+}
+
+/// The number of events of each group when a graph runs: one count for all groups (`usize`,
+/// convenient for tests and cost estimates) or one count per group (`&[usize]`, indexed by
+/// group; a group beyond the slice has no events).
+pub trait EventCounts: Copy {
+    fn events(self, group: u16) -> usize;
+}
+
+impl EventCounts for usize {
+    fn events(self, _: u16) -> usize {
+        self
+    }
+}
+
+impl EventCounts for &[usize] {
+    fn events(self, group: u16) -> usize {
+        self.get(usize::from(group)).copied().unwrap_or(0)
+    }
 }
 
 impl Dim {
-    /// Resolves the dimension to a size, given the number of events in the current batch.
-    pub fn resolve(self, events: usize) -> usize {
+    /// Resolves the dimension to a size, given the number of events of the current data.
+    pub fn resolve(self, events: impl EventCounts) -> usize {
         match self {
             Dim::Fixed(n) => n,
-            Dim::Events => events,
+            Dim::Events(g) => events.events(g),
         }
     }
 
     pub fn fixed(self) -> Option<usize> {
         match self {
             Dim::Fixed(n) => Some(n),
-            Dim::Events => None,
+            Dim::Events(_) => None,
+        }
+    }
+
+    /// The events group of this dimension, if it is an events dimension.
+    pub fn events_group(self) -> Option<u16> {
+        match self {
+            Dim::Fixed(_) => None,
+            Dim::Events(g) => Some(g),
         }
     }
 }
@@ -83,17 +116,18 @@ impl fmt::Display for Dim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dim::Fixed(n) => write!(f, "{n}"),
-            Dim::Events => f.write_str("events"),
+            Dim::Events(0) => f.write_str("events"),
+            Dim::Events(g) => write!(f, "events{g}"),
         }
     }
 }
 
-/// A shape: a list of dimensions, at most one of which is the events dimension.
+/// A shape: a list of dimensions, at most one of which is an events dimension.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Shape(pub Vec<Dim>);
 
-/// Shorthand for the events dimension when writing shapes: `shape![EVENTS, 2]`.
-pub const EVENTS: Dim = Dim::Events;
+/// Shorthand for the events dimension of group 0 when writing shapes: `[EVENTS, Dim::Fixed(2)]`.
+pub const EVENTS: Dim = Dim::Events(0);
 
 impl Shape {
     pub fn scalar() -> Self {
@@ -121,12 +155,17 @@ impl Shape {
     }
 
     pub fn has_events(&self) -> bool {
-        self.0.contains(&Dim::Events)
+        self.events_group().is_some()
+    }
+
+    /// The events group of the shape's (first) events dimension.
+    pub fn events_group(&self) -> Option<u16> {
+        self.0.iter().find_map(|d| d.events_group())
     }
 
     /// Number of events dimensions (valid shapes have at most one).
     pub fn events_dims(&self) -> usize {
-        self.0.iter().filter(|d| **d == Dim::Events).count()
+        self.0.iter().filter(|d| d.events_group().is_some()).count()
     }
 
     /// Product of the fixed dimensions.
@@ -134,18 +173,19 @@ impl Shape {
         self.0.iter().filter_map(|d| d.fixed()).product()
     }
 
-    /// Concrete sizes for a given number of events.
-    pub fn resolve(&self, events: usize) -> Vec<usize> {
+    /// Concrete sizes for given numbers of events.
+    pub fn resolve(&self, events: impl EventCounts) -> Vec<usize> {
         self.0.iter().map(|d| d.resolve(events)).collect()
     }
 
-    /// Number of elements for a given number of events.
-    pub fn numel(&self, events: usize) -> usize {
+    /// Number of elements for given numbers of events.
+    pub fn numel(&self, events: impl EventCounts) -> usize {
         self.resolve(events).iter().product()
     }
 
     /// The shape two operands broadcast to under NumPy's rules (aligned on the right; a fixed
-    /// size of one stretches to anything, including the events dimension).
+    /// size of one stretches to anything, including an events dimension; events dimensions of
+    /// two groups do not pair).
     pub fn broadcast_with(&self, other: &Shape) -> Result<Shape, String> {
         let rank = self.rank().max(other.rank());
         let mut out = Vec::with_capacity(rank);
@@ -156,6 +196,12 @@ impl Shape {
                 (x, y) if x == y => x,
                 (Dim::Fixed(1), y) => y,
                 (x, Dim::Fixed(1)) => x,
+                (Dim::Events(_), Dim::Events(_)) => {
+                    return Err(format!(
+                        "shapes {self} and {other} do not broadcast: dimension {i} holds the events of two samples \
+                         ({a} and {b}), which need not have the same number"
+                    ))
+                }
                 _ => {
                     return Err(format!(
                         "shapes {self} and {other} do not broadcast: dimension {i} is {a} in one and {b} in the other"
@@ -206,8 +252,12 @@ impl std::str::FromStr for Shape {
             .ok_or_else(|| format!("expected a shape like `[events, 2]`, found `{s}`"))?;
         let mut dims = Vec::new();
         for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            dims.push(if part == "events" {
-                Dim::Events
+            dims.push(if let Some(group) = part.strip_prefix("events") {
+                Dim::Events(if group.is_empty() {
+                    0
+                } else {
+                    group.parse().map_err(|_| format!("expected `events` or `events<group>`, found `{part}`"))?
+                })
             } else {
                 Dim::Fixed(part.parse().map_err(|_| format!("expected a dimension size or `events`, found `{part}`"))?)
             });
@@ -268,13 +318,14 @@ mod tests {
         assert_eq!(a.broadcast_with(&b).unwrap(), Shape::new([EVENTS, Dim::Fixed(4)]));
         assert!(Shape::fixed(&[3]).broadcast_with(&Shape::fixed(&[4])).is_err());
         assert!(Shape::new([EVENTS]).broadcast_with(&Shape::fixed(&[4])).is_err());
+        assert!(Shape::new([EVENTS]).broadcast_with(&Shape::new([Dim::Events(1)])).is_err());
         assert!(Shape::scalar().broadcasts_to(&Shape::new([EVENTS, Dim::Fixed(2)])));
         assert!(!Shape::fixed(&[2]).broadcasts_to(&Shape::fixed(&[1])));
     }
 
     #[test]
     fn shapes_round_trip_through_text() {
-        for s in ["[]", "[events, 2]", "[3, 4, 5]"] {
+        for s in ["[]", "[events, 2]", "[events3, 1]", "[3, 4, 5]"] {
             let shape: Shape = s.parse().unwrap();
             assert_eq!(shape.to_string(), s);
         }

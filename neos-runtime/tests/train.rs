@@ -427,6 +427,8 @@ fn logistic_regression_learns() {
     let until_best = train(&mut LogReg::new(), &data, &TrainConfig { steps: best.step, ..config(0) }).unwrap();
     assert_eq!(bits(&until_best.params), bits(&log.best_params));
     assert_eq!(log.settings.samples[0].train_events, 450);
+    // Samples of unequal sizes are each tested on their whole test part.
+    assert_eq!(log.settings.samples[0].test_events, 150);
     assert_eq!(log.settings.samples[1].test_events, 125);
 }
 

@@ -1,10 +1,10 @@
 //! The code of one entry point: the checks of its leaves, then one block per computed node —
 //! a loop with its fused operands inlined as scalar expressions, or a runtime call.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 
 use super::plan::{Kind, Plan, Storage};
 use super::{codegen_error, ident, runtime, rust_type, CustomCall, Emitter};
@@ -44,17 +44,25 @@ pub(crate) fn slot_ident(d: DType, s: usize) -> Ident {
 fn dim(d: Dim) -> TokenStream {
     match d {
         Dim::Fixed(k) => quote!(#k),
-        Dim::Events => quote!(ev),
+        Dim::Events(g) => events_ident(g).to_token_stream(),
     }
 }
 
-/// The number of elements of a shape, as an expression (`ev` is the number of events).
+/// The variable holding the number of events of group `g` in an entry point (`ev0`, `ev1`, …).
+fn events_ident(g: u16) -> Ident {
+    format_ident!("ev{}", g)
+}
+
+/// The number of elements of a shape, as an expression (`ev<g>` is the number of events of
+/// the shape's group).
 fn len(s: &Shape) -> TokenStream {
     let k = s.fixed_numel();
-    if s.has_events() {
-        quote!((ev * #k))
-    } else {
-        quote!(#k)
+    match s.events_group() {
+        Some(g) => {
+            let ev = events_ident(g);
+            quote!((#ev * #k))
+        }
+        None => quote!(#k),
     }
 }
 
@@ -573,8 +581,9 @@ pub(crate) fn entry_body(
 ) -> Result<TokenStream> {
     let rt = runtime();
     let mut pre = Vec::new();
-    let mut event_inputs = Vec::new();
-    let used_events = plan.order.iter().any(|&id| g.ty(id).shape.has_events());
+    // The inputs that size each events group, and the groups the entry point's nodes use.
+    let mut event_inputs: BTreeMap<u16, Vec<TokenStream>> = BTreeMap::new();
+    let used_groups: BTreeSet<u16> = plan.order.iter().filter_map(|&id| g.ty(id).shape.events_group()).collect();
     let (mut uses_params, mut uses_inputs, mut uses_knobs) = (false, false, false);
     for &id in &plan.order {
         let node = g.node(id);
@@ -584,8 +593,8 @@ pub(crate) fn entry_body(
             Op::Input { name } => {
                 uses_inputs = true;
                 let f = ident("input", name)?;
-                if node.ty.shape.has_events() {
-                    event_inputs.push(quote!((#name, inputs.#f.len(), #n)));
+                if let Some(group) = node.ty.shape.events_group() {
+                    event_inputs.entry(group).or_default().push(quote!((#name, inputs.#f.len(), #n)));
                 } else {
                     pre.push(quote!(#rt::exec::check_len(#name, inputs.#f.len(), #n)?;));
                 }
@@ -621,15 +630,16 @@ pub(crate) fn entry_body(
             _ => {}
         }
     }
-    let events = if used_events {
-        if event_inputs.is_empty() {
-            quote!(let ev = 0usize;)
-        } else {
-            quote!(let ev = #rt::exec::events(&[#(#event_inputs),*])?;)
+    // Each group's count comes from its inputs, which must agree; a group that no input of
+    // this entry point sizes (a broadcast to events without event data) has none.
+    let events = used_groups.iter().map(|&group| {
+        let ev = events_ident(group);
+        match event_inputs.get(&group) {
+            Some(inputs) => quote!(let #ev = #rt::exec::events(&[#(#inputs),*])?;),
+            None => quote!(let #ev = 0usize;),
         }
-    } else {
-        quote!()
-    };
+    });
+    let events = quote!(#(#events)*);
     let mut body = Vec::new();
     for &id in &plan.order {
         if plan.kind[&id] == Kind::Computed {

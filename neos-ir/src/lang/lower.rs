@@ -197,12 +197,18 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
         }
     };
     let mut inputs = Vec::new();
-    for input in &analysis.inputs {
+    // Every input is a sample of its own size: its events get a group of their own, so
+    // that samples of different sizes run together and cannot be mixed event by event.
+    for (group, input) in analysis.inputs.iter().enumerate() {
         if input.features == 0 {
             l.error(input.at, format!("input `{}`: expected at least one feature, found 0", input.name));
         }
         if declare(&mut l, &input.name, input.at) {
-            let t = b.input(&input.name, DType::F64, Shape::new([EVENTS, Dim::Fixed(input.features.max(1))]));
+            let Ok(group) = u16::try_from(group) else {
+                l.error(input.at, format!("input `{}`: expected at most {} inputs, found more", input.name, u16::MAX));
+                continue;
+            };
+            let t = b.input(&input.name, DType::F64, Shape::new([Dim::Events(group), Dim::Fixed(input.features.max(1))]));
             l.scope.insert(input.name.clone(), Binding::Tensor(t));
             inputs.push((input.name.clone(), input.features));
         }
@@ -330,6 +336,24 @@ fn check_output_names(graph: &Graph, at: Loc) -> std::result::Result<(), LangErr
 }
 
 impl<'a, 'b> Lowering<'a, 'b> {
+    /// The input whose events form group `g` (inputs are numbered in declaration order).
+    fn sample(&self, g: u16) -> &str {
+        self.analysis.inputs.get(usize::from(g)).map_or("?", |i| i.name.as_str())
+    }
+
+    /// A shape as the language writes it: every sample's events axis is `events`.
+    fn shown(&self, shape: &Shape) -> String {
+        let dims: Vec<String> = shape
+            .dims()
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => n.to_string(),
+                Dim::Events(_) => "events".to_string(),
+            })
+            .collect();
+        format!("[{}]", dims.join(", "))
+    }
+
     fn error(&mut self, at: Loc, message: String) {
         self.errors.push(Diagnostic { at, message });
     }
@@ -464,7 +488,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 match x.shape().dims() {
                     [_, Dim::Fixed(n)] if *n == width => {}
                     _ => {
-                        let found = x.shape();
+                        let found = self.shown(&x.shape());
                         self.error(
                             at,
                             format!("network `{net}`: expected an input of shape [n, {width}], found {found}"),
@@ -492,6 +516,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let (x, y) = (self.expr(x), self.expr(y));
                 let (x, y) = (x?, y?);
                 if let Err(message) = x.shape().broadcast_with(&y.shape()) {
+                    let message = match (x.shape().events_group(), y.shape().events_group()) {
+                        (Some(gx), Some(gy)) if gx != gy => format!(
+                            "expected values of one sample to combine event by event, found events of `{}` and of \
+                             `{}` (samples have sizes of their own; reduce one first, e.g. with `sum` or `hist`)",
+                            self.sample(gx),
+                            self.sample(gy)
+                        ),
+                        _ => message.replace(&x.shape().to_string(), &self.shown(&x.shape()))
+                            .replace(&y.shape().to_string(), &self.shown(&y.shape())),
+                    };
                     self.error(at, message);
                     return None;
                 }
@@ -508,10 +542,12 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 match shape.dims().last() {
                     Some(Dim::Fixed(n)) if i < n => Some(x.index(shape.rank() - 1, *i)),
                     Some(Dim::Fixed(n)) => {
+                        let shape = self.shown(&shape);
                         self.error(at, format!("expected an index below {n} (the last axis of {shape}), found {i}"));
                         None
                     }
                     _ => {
+                        let shape = self.shown(&shape);
                         self.error(at, format!("expected a value with a fixed last axis to index, found {shape}"));
                         None
                     }
@@ -537,23 +573,23 @@ impl<'a, 'b> Lowering<'a, 'b> {
                         values.at,
                         format!(
                             "hist: expected values of shape [events] (one per event), found {}{}",
-                            v.shape(),
+                            self.shown(&v.shape()),
                             if v.shape().rank() == 2 { " (pick a column with `x[i]`)" } else { "" }
                         ),
                     );
                     ok = false;
                 }
                 if !matches!(edges_t.shape().dims(), [Dim::Fixed(n)] if *n >= 2) {
-                    self.error(edges.at, format!("hist: expected bin edges [bins + 1], found {}", edges_t.shape()));
+                    self.error(edges.at, format!("hist: expected bin edges [bins + 1], found {}", self.shown(&edges_t.shape())));
                     ok = false;
                 }
                 if !h.shape().is_scalar() {
-                    self.error(bandwidth.at, format!("hist: expected a scalar bandwidth, found {}", h.shape()));
+                    self.error(bandwidth.at, format!("hist: expected a scalar bandwidth, found {}", self.shown(&h.shape())));
                     ok = false;
                 }
                 if let Some(scale_expr) = scale {
                     if !s.shape().is_scalar() {
-                        self.error(scale_expr.at, format!("hist: expected a scalar scale, found {}", s.shape()));
+                        self.error(scale_expr.at, format!("hist: expected a scalar scale, found {}", self.shown(&s.shape())));
                         ok = false;
                     }
                 }
@@ -607,7 +643,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                         if t.shape().rank() != 1 {
                             l.error(
                                 e.at,
-                                format!("bce: expected network outputs of shape [events], found {}", t.shape()),
+                                format!("bce: expected network outputs of shape [events], found {}", l.shown(&t.shape())),
                             );
                             return None;
                         }

@@ -340,7 +340,7 @@ fn fold(op: &Op, k: &[Option<f64>], in_shape: &Shape) -> Option<f64> {
             for &a in axes {
                 match in_shape.0.get(a)? {
                     Dim::Fixed(n) => count *= *n as f64,
-                    Dim::Events => return None,
+                    Dim::Events(_) => return None,
                 }
             }
             first.map(|c| c * count)

@@ -8,13 +8,13 @@
 //! multiply-and-reject method on the raw 64-bit output rather than through `rand`'s
 //! distributions, whose values may change between `rand` versions; ChaCha8's output does not.
 //!
-//! Batches. All samples contribute `batch_size` events to every batch (the analysis takes
-//! views of one event count). An epoch is as many full batches as the sample with the fewest
-//! training events allows; the events of a larger sample (and the remainder of the smallest)
-//! that do not fit are left out of that epoch only, and because each epoch reshuffles, every
-//! event is used over a run. The test set of each sample is its part of the split; since the
-//! metrics also take one event count, all samples are evaluated on their first `n` test events,
-//! `n` the smallest test-set size (the split is already shuffled, so these are a random subset).
+//! Batches. All samples contribute `batch_size` events to every batch, so that every sample's
+//! histograms are estimated from as many events at each step, whatever the sample's size. An
+//! epoch is as many full batches as the sample with the fewest training events allows; the
+//! events of a larger sample (and the remainder of the smallest) that do not fit are left out
+//! of that epoch only, and because each epoch reshuffles, every event is used over a run. The
+//! test set of each sample is its whole part of the split, whatever its size: the metrics are
+//! computed on every test event.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{RngCore, SeedableRng};
@@ -189,13 +189,6 @@ impl Batcher {
         }
         &self.buffers
     }
-}
-
-/// The first `n` events of every test part, `n` the smallest part's size, so that the test
-/// set can be evaluated in one call.
-pub fn equal_test_sets(test: &[Array2<f64>]) -> Vec<Array2<f64>> {
-    let n = test.iter().map(Array2::nrows).min().unwrap_or(0);
-    test.iter().map(|x| x.slice(ndarray::s![..n, ..]).to_owned()).collect()
 }
 
 /// The sizes and a hash of the datasets a run was made with, so that a checkpoint is only

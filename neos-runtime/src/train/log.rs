@@ -113,7 +113,7 @@ pub struct SampleInfo {
     pub name: String,
     pub features: usize,
     pub train_events: usize,
-    /// Events of the test set that the metrics use (the smallest sample's test part).
+    /// Events of this sample's test set, all of which the metrics use.
     pub test_events: usize,
 }
 

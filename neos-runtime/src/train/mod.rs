@@ -11,7 +11,7 @@ mod trainer;
 
 pub use adam::{Adam, AdamState};
 pub use checkpoint::{Checkpoint, RecordsDigest};
-pub use data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
+pub use data::{train_test_split, validate_data, Batcher, DataFingerprint, Split};
 pub use journal::{CHECKPOINT_FILE, RUN_FILE, STEPS_FILE};
 pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
 pub use trainer::{resume, resume_with, train, train_with, StepObserver, TrainConfig, TrainError};
@@ -31,7 +31,7 @@ pub trait Analysis {
     /// The objectives it can be trained on, e.g. ["cls", "discovery", "poi_uncert", "bce"].
     fn objectives(&self) -> Vec<String>;
     /// Loss and gradient of `objective` at `params` on one batch: one row-major [events, features]
-    /// view per sample (all with the same number of events), with run-time knobs by name (knobs not
+    /// view per sample (each with its own number of events), with run-time knobs by name (knobs not
     /// given take their defaults).
     fn value_and_grad(
         &mut self,

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamState};
 use super::checkpoint::{Checkpoint, RecordsDigest};
-use super::data::{equal_test_sets, train_test_split, validate_data, Batcher, DataFingerprint, Split};
+use super::data::{train_test_split, validate_data, Batcher, DataFingerprint, Split};
 use super::journal::{self, Journal, CHECKPOINT_FILE};
 use super::log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
 use super::Analysis;
@@ -284,7 +284,6 @@ impl Setup {
             train_test_split(&views, &names, config.train_fraction, config.seed).map_err(TrainError::Data)?;
         let train_events: Vec<usize> = train.iter().map(Array2::nrows).collect();
         let batcher = Batcher::new(train, &names, config.batch_size, config.seed).map_err(TrainError::Data)?;
-        let test = equal_test_sets(&test);
         let settings = RunSettings {
             config: config.clone(),
             param_count: analysis.param_count(),
