@@ -307,9 +307,11 @@ fn pipeline() -> Case {
     let bandwidth = b.knob("bandwidth", DType::F64, 0.2);
     let edges = b.neos_edges(inner, 0.0, 1.0);
     let mut yields = Vec::new();
-    for (blob, scale) in [("sig", 20.0), ("bkg", 100.0), ("bkg_up", 100.0), ("bkg_down", 100.0)] {
-        let x = b.input(blob, DType::F64, events(2));
-        let out = ((x.matmul(w1) + b1).relu().matmul(w2) + b2).sigmoid().reshape(Shape::new([EVENTS]));
+    // Each sample is an events group of its own, so the checks run it on samples of unequal sizes.
+    let samples = [("sig", 20.0), ("bkg", 100.0), ("bkg_up", 100.0), ("bkg_down", 100.0)];
+    for (group, (blob, scale)) in (0u16..).zip(samples) {
+        let x = b.input(blob, DType::F64, Shape::new([Dim::Events(group), Dim::Fixed(2)]));
+        let out = ((x.matmul(w1) + b1).relu().matmul(w2) + b2).sigmoid().reshape(Shape::new([Dim::Events(group)]));
         yields.push(out.hist(edges, bandwidth, false).neos_yields(out, b.scalar(scale, DType::F64)));
     }
     let value = {

@@ -37,8 +37,9 @@ fn tolerance(case: &Case) -> f64 {
 type Named = Vec<(String, Vec<f64>)>;
 
 /// Random values for every param and input the case declares, in its domain (or near the
-/// paper's yields, edges and weights where a fit needs them), with `events` events.
-fn bindings(case: &Case, events: usize, rng: &mut SmallRng) -> (Named, Named) {
+/// paper's yields, edges and weights where a fit needs them), with `events[g]` events in
+/// events group `g`.
+fn bindings(case: &Case, events: &[usize], rng: &mut SmallRng) -> (Named, Named) {
     let (lo, hi) = case.domain;
     let (mut params, mut inputs) = (Vec::new(), Vec::new());
     for id in case.graph.node_ids() {
@@ -91,11 +92,14 @@ fn check(case: &Case, run: &mut Runner<'_>) {
     };
     let tol = tolerance(case);
     for &events in sizes {
-        let (params, inputs) = bindings(case, events, &mut rng);
+        // Every events group has a size of its own (cases with several samples put each in a
+        // group), so that a mix-up of two groups' sizes in generated code shows.
+        let counts: Vec<usize> = (0..8).map(|g| events + 3 * g).collect();
+        let (params, inputs) = bindings(case, &counts, &mut rng);
         let mut b = Bindings::new();
         for (name, values) in params.iter().chain(&inputs) {
             let id = case.graph.find_leaf(name).unwrap();
-            let shape = case.graph.ty(id).shape.resolve(events);
+            let shape = case.graph.ty(id).shape.resolve(counts.as_slice());
             b.set(name, ArrayD::from_shape_vec(IxDyn(&shape), values.clone()).unwrap());
         }
         let flat: Vec<f64> = params.iter().flat_map(|(_, v)| v.iter().copied()).collect();
@@ -179,14 +183,12 @@ fn bad_input_is_reported() {
     let e = err(p.run_dynamic("all", &v, &[("a", &a)], &[("k", f64::NAN)]));
     assert_eq!(e, "k: expected numbers, found NaN at flat index 0");
 
-    // Events that disagree between inputs.
-    let mut p = generated::pipeline::Program::new();
-    let params = vec![0.1; generated::pipeline::Params::LEN];
-    let two = [0.1, 0.2, 0.3, 0.4];
-    let three = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
-    let inputs = [("sig", &two[..]), ("bkg", &two[..]), ("bkg_up", &three[..]), ("bkg_down", &two[..])];
-    let e = err(p.run_dynamic("value_and_grad", &params, &inputs, &[]));
-    assert_eq!(e, "bkg_up: expected 2 events like `bkg`, found 3");
+    // Events of one group that disagree between inputs (features and labels of one sample).
+    let mut p = generated::mlp_f64::Program::new();
+    let params = vec![0.1; generated::mlp_f64::Params::LEN];
+    let (two, three) = ([0.1, 0.2, 0.3, 0.4], [0.0, 1.0, 1.0]);
+    let e = err(p.run_dynamic("value_and_grad", &params, &[("x", &two[..]), ("y", &three[..])], &[]));
+    assert_eq!(e, "x: expected 3 events like `y`, found 2");
 
     // A bandwidth that is not positive reaches the histogram (the edges are repaired by
     // neos's edge transform, so they always increase here).
