@@ -134,3 +134,113 @@ impl<'b> Tensor<'b> {
         self * scale / n + 1e-3
     }
 }
+
+/// A sample's histogram for the Monte Carlo weighted case and its statistical uncertainty,
+/// written in primitive operations (so their derivatives come from autodiff and codegen fuses
+/// them): the histogram node above stays the fast path for unweighted events.
+///
+/// With Kᵢⱼ the kernel mass of event i in bin j (the summand of `relaxed.hist`), the weighted
+/// histogram is Σᵢ wᵢ Kᵢⱼ. When the n events given are a part of a sample of N (a training
+/// batch, a test set), the whole sample's sums are estimated as N/n times the part's:
+///
+/// - weighted yields: y_j = scale · (N/n) · Σᵢ wᵢ Kᵢⱼ + 10⁻³ (the weights are normalised so
+///   that the whole sample's weights sum to its expected yield; `scale` is a further factor
+///   such as a luminosity ratio);
+/// - their Monte Carlo statistical uncertainty: σ_j = scale · √((N/n) · Σᵢ wᵢ² Kᵢⱼ²), which is
+///   √(Σw²) per bin for a hard histogram, pyhf's staterror input;
+/// - unweighted yields are the weighted ones with wᵢ = 1/N and scale the sample's yield: neos's
+///   y_j = scale · Σᵢ Kᵢⱼ / n, and σ_j = scale · √(Σᵢ Kᵢⱼ² / (n · N)).
+///
+/// N is a run-time scalar (the trainer passes each sample's size); when it is not positive, the
+/// events given are the whole sample (N = n).
+#[derive(Clone, Copy, Debug)]
+pub struct SampleHist<'b> {
+    /// Per-event, per-bin kernel masses Kᵢⱼ, `[events, bins]` (all ones for a one-bin count).
+    pub masses: Tensor<'b>,
+    /// Per-event weights, `[events]`, or none for unit weights.
+    pub weights: Option<Tensor<'b>>,
+    /// The number of events of the whole sample (not positive: the events given).
+    pub sample_events: Tensor<'b>,
+}
+
+impl<'b> SampleHist<'b> {
+    /// The histogram's events axis as a `[events, 1]` column of weights.
+    fn weight_column(&self) -> Option<Tensor<'b>> {
+        let n = self.masses.shape().0[0];
+        self.weights.map(|w| w.reshape(Shape::new([n, Dim::Fixed(1)])))
+    }
+
+    /// The number of events given, n, and of the whole sample, N.
+    fn sizes(&self) -> (Tensor<'b>, Tensor<'b>) {
+        let b = self.masses.builder();
+        let n = b.count(self.masses, self.masses.dtype());
+        let given = self.sample_events;
+        (n, b.select(given.gt(given.lit(0.0)), given, n))
+    }
+
+    /// Σᵢ wᵢ Kᵢⱼ (Σᵢ Kᵢⱼ without weights), `[bins]`.
+    pub fn counts(&self) -> Tensor<'b> {
+        match self.weight_column() {
+            Some(w) => (self.masses * w).sum(&[0]),
+            None => self.masses.sum(&[0]),
+        }
+    }
+
+    /// The yields; see the type's docs.
+    pub fn yields(&self, scale: Tensor<'b>) -> Tensor<'b> {
+        let (n, big_n) = self.sizes();
+        match self.weights {
+            Some(_) => self.counts() * scale * (big_n / n) + 1e-3,
+            None => self.counts() * scale / n + 1e-3,
+        }
+    }
+
+    /// The Monte Carlo statistical uncertainty of the yields; see the type's docs. Without a
+    /// scale, that of the counts of the events given: √(Σᵢ wᵢ² Kᵢⱼ²).
+    pub fn uncertainty(&self, scale: Option<Tensor<'b>>) -> Tensor<'b> {
+        let per_event = match self.weight_column() {
+            Some(w) => self.masses * w,
+            None => self.masses,
+        };
+        let squares = per_event.square().sum(&[0]);
+        let Some(scale) = scale else { return squares.sqrt() };
+        let (n, big_n) = self.sizes();
+        match self.weights {
+            Some(_) => (squares * (big_n / n)).sqrt() * scale,
+            None => (squares / (n * big_n)).sqrt() * scale,
+        }
+    }
+}
+
+impl Builder {
+    /// Each event's kernel mass in each bin, Kᵢⱼ = Φ((e_{j+1} − tᵢ)/h) − Φ((e_j − tᵢ)/h),
+    /// `[events, bins]`; with `reflect`, the mass below the first edge is added to the first
+    /// bin and the mass above the last edge to the last, as in [`Tensor::hist`].
+    pub fn kernel_masses<'b>(
+        &'b self,
+        values: Tensor<'b>,
+        edges: Tensor<'b>,
+        bandwidth: Tensor<'b>,
+        reflect: bool,
+    ) -> Tensor<'b> {
+        let n = values.shape().0[0];
+        let count = edges.shape().0[0].fixed().unwrap_or(0);
+        let bins = count.saturating_sub(1);
+        let z = (edges - values.reshape(Shape::new([n, Dim::Fixed(1)]))) / bandwidth; // [n, B + 1]
+        let cdf = z.norm_cdf();
+        let masses = cdf.slice(1, 1..count) - cdf.slice(1, 0..bins);
+        if !reflect || bins == 0 {
+            return masses;
+        }
+        // 1 − Φ(z) = Φ(−z), written so the upper tail keeps its precision.
+        let below = cdf.slice(1, 0..1).pad(1, 0, bins - 1);
+        let above = (-z.slice(1, bins..count)).norm_cdf().pad(1, bins - 1, 0);
+        masses + below + above
+    }
+
+    /// A one-bin "histogram" holding every event: masses of one, `[events, 1]`.
+    pub fn whole_sample<'b>(&'b self, values: Tensor<'b>) -> Tensor<'b> {
+        let n = values.shape().0.first().copied().unwrap_or(Dim::Fixed(1));
+        self.scalar(1.0, values.dtype()).broadcast_to(Shape::new([n, Dim::Fixed(1)]))
+    }
+}

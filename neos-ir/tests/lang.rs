@@ -43,6 +43,7 @@ fn hist(values: Expr, scale: f64) -> Expr {
             values: Box::new(values),
             edges: Box::new(var("edges")),
             bandwidth: Box::new(var("bandwidth")),
+            weights: None,
             scale: Some(Box::new(mul(num(scale), var("lumi")))),
             reflect: false,
         },
@@ -81,7 +82,7 @@ fn blobs(hidden: &[usize], bandwidth: f64) -> Analysis {
     Analysis {
         name: "Blobs".into(),
         at: Loc(0),
-        inputs: BLOBS.iter().map(|b| Input { name: b.to_string(), features: 2, at: Loc(0) }).collect(),
+        inputs: BLOBS.iter().map(|b| Input { name: b.to_string(), features: 2, weighted: false, at: Loc(0) }).collect(),
         knobs: vec![
             Knob { name: "bandwidth".into(), default: bandwidth, at: Loc(0) },
             Knob { name: "lumi".into(), default: 10.0, at: Loc(0) },

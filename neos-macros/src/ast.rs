@@ -54,6 +54,8 @@ pub enum Item {
 /// `name: kind[features]`, e.g. `sig: events[2]`.
 pub struct InputAst {
     pub name: Ident,
+    /// Written `weighted events[n]`.
+    pub weighted: bool,
     pub kind: Ident,
     pub features: Expr,
     pub tokens: TokenStream,

@@ -145,6 +145,7 @@ fn api_signatures() -> Vec<TokenStream> {
         quote!(pub fn network(&mut self, network: &str, params: &[f64], points: #v<'_, f64>) -> ::core::result::Result<::std::vec::Vec<f64>, #e>),
         quote!(pub fn edges(&mut self, params: &[f64]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn samples(&self) -> &'static [(&'static str, usize)]),
+        quote!(pub fn sample_size_knobs(&self) -> &'static [::core::option::Option<&'static str>]),
         quote!(pub fn objectives(&self) -> &'static [&'static str]),
         quote!(pub fn metric_names(&self) -> &'static [&'static str]),
         quote!(pub fn param_count(&self) -> usize),
@@ -170,6 +171,9 @@ fn trait_impl(
             }
             fn param_count(&self) -> usize {
                 #name::param_count(self)
+            }
+            fn sample_size_knobs(&self) -> ::std::vec::Vec<::core::option::Option<::std::string::String>> {
+                #name::sample_size_knobs(self).iter().map(|k| k.map(::std::string::ToString::to_string)).collect()
             }
             fn init(&self, seed: u64) -> ::std::vec::Vec<f64> {
                 #name::init(self, seed)
@@ -258,7 +262,17 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
     let name_str = name.to_string();
 
     let sample_names: Vec<&str> = lowered.inputs.iter().map(|(n, _)| n.as_str()).collect();
-    let sample_features: Vec<usize> = lowered.inputs.iter().map(|(_, f)| *f).collect();
+    // A weighted sample's array carries its weights as a last column.
+    let sample_features: Vec<usize> =
+        lowered.inputs.iter().zip(&lowered.weights).map(|((_, f), w)| f + usize::from(w.is_some())).collect();
+    let sample_size_knobs: Vec<TokenStream> = lowered
+        .sample_knobs
+        .iter()
+        .map(|k| match k {
+            Some(k) => quote!(::core::option::Option::Some(#k)),
+            None => quote!(::core::option::Option::None),
+        })
+        .collect();
     let knob_names: Vec<&str> = lowered.knobs.iter().map(|(n, _)| n.as_str()).collect();
     let knob_idents: Vec<Ident> = knob_names.iter().map(|n| format_ident!("{}", n)).collect();
     let objectives = &lowered.objectives;
@@ -275,9 +289,21 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
         .collect();
     let inits: Vec<TokenStream> = lowered.params.iter().map(|p| init_tokens(&p.init, p.len())).collect();
 
-    // Inputs from the batch: one contiguous row-major slice per sample.
+    // Inputs from the batch: one contiguous row-major slice per sample, and for a weighted
+    // sample its features and its weights apart.
     let input_fields: Vec<Ident> = sample_names.iter().map(|n| format_ident!("{}", n)).collect();
     let input_index: Vec<usize> = (0..input_fields.len()).collect();
+    let weighted: Vec<bool> = lowered.weights.iter().map(Option::is_some).collect();
+    let weight_idents: Vec<Ident> = lowered.weights.iter().flatten().map(|w| format_ident!("{}", w)).collect();
+    let weight_fields: Vec<TokenStream> = lowered
+        .weights
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let field = format_ident!("{}", w.as_ref()?);
+            Some(quote!(#field: &weights[#i],))
+        })
+        .collect();
     // A program of a graph without event inputs still takes `Inputs`, with a marker field.
     let no_inputs = if input_fields.is_empty() { quote!(_none: ::std::marker::PhantomData) } else { quote!() };
     let with_inputs = quote! {
@@ -305,15 +331,26 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
                     )));
                 }
             }
-            // Views that are not contiguous row-major are copied once.
+            // Views that are not contiguous row-major are copied once; a weighted sample's
+            // features and weights (its last column) are copied apart.
+            const WEIGHTED: &[bool] = &[#(#weighted),*];
             let owned: ::std::vec::Vec<::std::borrow::Cow<'_, [f64]>> = batch
                 .iter()
-                .map(|v| match v.as_slice() {
-                    ::core::option::Option::Some(s) => ::std::borrow::Cow::Borrowed(s),
-                    ::core::option::Option::None => ::std::borrow::Cow::Owned(v.iter().copied().collect()),
+                .zip(WEIGHTED)
+                .map(|(v, &weighted)| match (weighted, v.as_slice()) {
+                    (false, ::core::option::Option::Some(s)) => ::std::borrow::Cow::Borrowed(s),
+                    (false, ::core::option::Option::None) => ::std::borrow::Cow::Owned(v.iter().copied().collect()),
+                    (true, _) => ::std::borrow::Cow::Owned(
+                        v.rows().into_iter().flat_map(|r| r.into_iter().take(r.len() - 1).copied()).collect(),
+                    ),
                 })
                 .collect();
-            let inputs = #module::Inputs { #(#input_fields: &owned[#input_index],)* };
+            let weights: ::std::vec::Vec<::std::vec::Vec<f64>> = batch
+                .iter()
+                .zip(WEIGHTED)
+                .map(|(v, &weighted)| if weighted { v.column(v.ncols() - 1).to_vec() } else { ::std::vec::Vec::new() })
+                .collect();
+            let inputs = #module::Inputs { #(#input_fields: &owned[#input_index],)* #(#weight_fields)* };
             run(&inputs)
         }
     };
@@ -356,7 +393,10 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
             "expected one of the objectives ({}), found `{}`", #all_objectives, other
         )))
     };
-    let doc_samples = format!("The samples of `{name}`, in declaration order, with their numbers of features.");
+    let doc_samples = format!(
+        "The samples of `{name}`, in declaration order, with their numbers of columns: the features, and for a \
+         weighted sample its weight as a last column."
+    );
 
     let list = quote!(list.iter().map(|s| ::std::string::ToString::to_string(s)).collect());
     let trait_impl = trait_impl(
@@ -419,6 +459,13 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
             #[doc = #doc_samples]
             pub fn samples(&self) -> &'static [(&'static str, usize)] {
                 &[#((#sample_names, #sample_features)),*]
+            }
+
+            /// Per sample, the knob that takes the number of events of the whole sample when
+            /// the events given are a part of it (a batch, a test set); `None` where the
+            /// analysis does not need it. The trainer sets these itself.
+            pub fn sample_size_knobs(&self) -> &'static [::core::option::Option<&'static str>] {
+                &[#(#sample_size_knobs),*]
             }
 
             /// The objectives that can be trained, the first being the default.
@@ -589,7 +636,7 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
                 params: &[f64],
             ) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e> {
                 let params = Self::params(params)?;
-                let inputs = #module::Inputs { #(#input_fields: &[],)* #no_inputs };
+                let inputs = #module::Inputs { #(#input_fields: &[],)* #(#weight_idents: &[],)* #no_inputs };
                 let out = self.program.edges(&params, &inputs, &#module::Knobs::default())?;
                 ::core::result::Result::Ok(::std::vec![#((#edges_names, out.#edges_fields.clone())),*])
             }

@@ -37,8 +37,10 @@
 //! Sections may come in any order, each at most once (`let`s are many and see what is
 //! declared before them, and every input, knob and parameter):
 //!
-//! - `inputs { name: events[features], … }` — samples of events; every sample of a batch has
-//!   the same number of events.
+//! - `inputs { name: events[features], name: weighted events[features], … }` — samples of
+//!   events, each with its own number of events (samples cannot be combined event by event). A
+//!   `weighted` sample's array has one more column, its per-event weight, last; the weights are
+//!   Monte Carlo weights normalised so that the whole sample's sum to its expected yield.
 //! - `knobs { name = default, … }` — run-time scalars (bandwidth, luminosity).
 //! - `params { … }` — what is trained:
 //!   `mlp(in => hidden => … => out, hidden_activation[, output_activation])` with activations
@@ -50,8 +52,20 @@
 //!   `array([dims], init)` with init a number, `zeros`, `normal(std)`, `glorot` or a list.
 //! - `let name = expression;` — numbers, `[1.0, 2.0]` arrays, names, `+ - * /`, `x[i]` (a
 //!   feature), `net(x)`, `abs exp log sqrt relu sigmoid tanh softplus sum mean`, and
-//!   `hist(values, edges, bandwidth[, scale = s][, reflect = true])` (`relaxed.hist`; with a
-//!   scale, neos's yields count · s / N + 10⁻³).
+//!   - `hist(values, edges, bandwidth[, weights = weights(x)][, scale = s][, reflect = true])`:
+//!     `relaxed.hist`; with a scale, neos's yields count · s / n + 10⁻³ (s the sample's expected
+//!     yield, n its events given); with weights, Σᵢ wᵢ Kᵢⱼ, and with a scale the yields
+//!     s · (N / n) · Σᵢ wᵢ Kᵢⱼ + 10⁻³ (s a further factor such as a luminosity ratio);
+//!   - `count(x[, weights = weights(x)][, scale = s])`: a one-bin region holding the whole
+//!     sample `x` (the same yields with every event in the bin), for control regions;
+//!   - `weights(x)`: the weights of weighted input `x`;
+//!   - `mcstat(h)`: the Monte Carlo statistical uncertainty of a `hist` or `count` `h`, per bin:
+//!     s · √((N / n) · Σᵢ wᵢ² Kᵢⱼ²) weighted, s · √(Σᵢ Kᵢⱼ² / (n · N)) unweighted — √Σw² for
+//!     hard bins, what `staterror` and `shapesys` take, differentiable in the network.
+//!
+//!   N is a sample's whole number of events when the events given are a part of it (a batch, a
+//!   test set): the knob `<input>_events`, which the trainer sets (not set: the events given
+//!   are the whole sample).
 //! - `model { … }` — pyhf's vocabulary: `channel name { sample name = yields { modifiers } … }`
 //!   with modifiers `normfactor n`, `shapefactor n`, `lumi n`, `normsys n(lo = …, hi = …)`,
 //!   `histosys n(lo = …, hi = …)`, `staterror n(uncertainties)`, `shapesys n(uncertainties)`;

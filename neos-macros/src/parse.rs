@@ -121,12 +121,20 @@ fn skip_unknown(input: ParseStream<'_>) -> Result<()> {
 fn parse_input(input: ParseStream<'_>) -> Result<InputAst> {
     let name: Ident = input.parse()?;
     input.parse::<Token![:]>()?;
-    let kind = input.call(Ident::parse_any)?;
+    let mut kind = input.call(Ident::parse_any)?;
+    // `weighted events[n]`: the sample's events come with one weight each.
+    let weighted = if kind == "weighted" && input.peek(Ident::peek_any) {
+        let w = kind;
+        kind = input.call(Ident::parse_any)?;
+        Some(w)
+    } else {
+        None
+    };
     let group = delimited(input, Delimiter::Bracket, "`[features]`")?;
     let features: Expr = syn::parse2(group.stream())?;
     // The user's own tokens, so that a diagnostic spans exactly `name: events[n]`.
-    let tokens = quote!(#name #kind #group);
-    Ok(InputAst { name, kind, features, tokens })
+    let tokens = quote!(#name #weighted #kind #group);
+    Ok(InputAst { name, weighted: weighted.is_some(), kind, features, tokens })
 }
 
 fn parse_param(input: ParseStream<'_>) -> Result<ParamAst> {

@@ -65,6 +65,7 @@ pub struct Validated {
 enum Kind {
     Input {
         features: usize,
+        weighted: bool,
     },
     Knob,
     Network {
@@ -85,7 +86,8 @@ struct Ctx {
 }
 
 const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
-const FUNCTIONS: &str = "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean or hist";
+const FUNCTIONS: &str =
+    "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, hist, count, weights or mcstat";
 const STATS: &str = "cls, discovery, poi_uncert or bce";
 
 /// Checks the analysis and builds its description, or returns every error found.
@@ -230,10 +232,11 @@ impl Ctx {
         }
         let ok = features.is_some() && i.kind == "events";
         let features = features.unwrap_or(1);
-        if !self.declare(&i.name, if ok { Kind::Input { features } } else { Kind::Broken }) || !ok {
+        let kind = if ok { Kind::Input { features, weighted: i.weighted } } else { Kind::Broken };
+        if !self.declare(&i.name, kind) || !ok {
             return None;
         }
-        Some(Input { name: i.name.to_string(), features, at: self.spans.loc(&i.tokens) })
+        Some(Input { name: i.name.to_string(), features, weighted: i.weighted, at: self.spans.loc(&i.tokens) })
     }
 
     fn knob(&mut self, k: &KnobAst) -> Option<Knob> {
@@ -345,7 +348,7 @@ impl Ctx {
         let named: Vec<&syn::ExprAssign> =
             args.iter().filter_map(|a| if let syn::Expr::Assign(n) = a { Some(n) } else { None }).collect();
         let arity = |cx: &mut Ctx, n: usize, what: &str| -> bool {
-            if positional.len() != n || (!named.is_empty() && f != "hist") {
+            if positional.len() != n || (!named.is_empty() && f != "hist" && f != "count") {
                 cx.err(whole, format!("`{f}`: expected {n} argument(s) ({what}), found {}", args.len()));
                 false
             } else {
@@ -358,7 +361,7 @@ impl Ctx {
                 if !arity(self, 1, "the events to evaluate it on") {
                     return None;
                 }
-                if let Some(Kind::Input { features }) =
+                if let Some(Kind::Input { features, .. }) =
                     ident_of(positional[0]).and_then(|n| self.scope.get(&n).copied())
                 {
                     if features != inputs {
@@ -391,6 +394,44 @@ impl Ctx {
                 }
             }
             (None, "hist") => return self.hist(whole, &positional, &named),
+            (None, "count") => {
+                if !arity(self, 1, "the events of a sample") {
+                    return None;
+                }
+                let values = self.expr(positional[0]);
+                let (weights, scale, _) = self.hist_options("count", &named, false)?;
+                ExprKind::Count { values: Box::new(values?), weights, scale }
+            }
+            (None, "weights") => {
+                if !arity(self, 1, "a weighted input") {
+                    return None;
+                }
+                let name = ident_of(positional[0]);
+                match name.as_deref().map(|n| (n, self.scope.get(n).copied())) {
+                    Some((n, Some(Kind::Input { weighted: true, .. }))) => ExprKind::Weights(n.to_string()),
+                    Some((_, Some(Kind::Broken))) => return None,
+                    Some((n, Some(Kind::Input { weighted: false, .. }))) => {
+                        self.err(
+                            positional[0],
+                            format!("`weights`: expected a weighted input, found `{n}` without weights (declare it `{n}: weighted events[…]`)"),
+                        );
+                        return None;
+                    }
+                    _ => {
+                        self.err(
+                            positional[0],
+                            format!("`weights`: expected the name of a weighted input, found `{}`", tokens(positional[0])),
+                        );
+                        return None;
+                    }
+                }
+            }
+            (None, "mcstat") => {
+                if !arity(self, 1, "the yields of a `hist` or `count`") {
+                    return None;
+                }
+                ExprKind::McStat(Box::new(self.expr(positional[0])?))
+            }
             (None, _) if unary.is_some() => {
                 if !arity(self, 1, "the values") {
                     return None;
@@ -405,7 +446,49 @@ impl Ctx {
         Some(Expr { kind, at: self.spans.loc(whole) })
     }
 
-    /// `hist(values, edges, bandwidth[, scale = s][, reflect = true])`.
+    /// The named arguments of `hist` and `count`: `weights = w`, `scale = s` and (for `hist`)
+    /// `reflect = true|false`.
+    #[allow(clippy::type_complexity)]
+    fn hist_options(
+        &mut self,
+        f: &str,
+        named: &[&syn::ExprAssign],
+        reflectable: bool,
+    ) -> Option<(Option<Box<Expr>>, Option<Box<Expr>>, bool)> {
+        let (mut weights, mut scale, mut reflect) = (None, None, false);
+        let mut ok = true;
+        for n in named {
+            match ident_of(&n.left).as_deref() {
+                Some("scale") => match self.expr(&n.right) {
+                    Some(s) => scale = Some(Box::new(s)),
+                    None => ok = false,
+                },
+                Some("weights") => match self.expr(&n.right) {
+                    Some(w) => weights = Some(Box::new(w)),
+                    None => ok = false,
+                },
+                Some("reflect") if reflectable => match &*n.right {
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => reflect = b.value,
+                    other => {
+                        self.err(other, format!("expected `true` or `false`, found `{}`", tokens(other)));
+                        ok = false;
+                    }
+                },
+                _ => {
+                    let allowed = if reflectable {
+                        "`weights = …`, `scale = …` or `reflect = …`"
+                    } else {
+                        "`weights = …` or `scale = …`"
+                    };
+                    self.err(&n.left, format!("`{f}`: expected {allowed}, found `{}`", tokens(&n.left)));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some((weights, scale, reflect))
+    }
+
+    /// `hist(values, edges, bandwidth[, weights = w][, scale = s][, reflect = true])`.
     fn hist(&mut self, whole: &syn::Expr, positional: &[&syn::Expr], named: &[&syn::ExprAssign]) -> Option<Expr> {
         if positional.len() != 3 {
             self.err(
@@ -418,39 +501,13 @@ impl Ctx {
             return None;
         }
         let (values, edges, bandwidth) = (self.expr(positional[0]), self.expr(positional[1]), self.expr(positional[2]));
-        let mut scale = None;
-        let mut reflect = false;
-        let mut ok = true;
-        for n in named {
-            match ident_of(&n.left).as_deref() {
-                Some("scale") => match self.expr(&n.right) {
-                    Some(s) => scale = Some(Box::new(s)),
-                    None => ok = false,
-                },
-                Some("reflect") => match &*n.right {
-                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => reflect = b.value,
-                    other => {
-                        self.err(other, format!("expected `true` or `false`, found `{}`", tokens(other)));
-                        ok = false;
-                    }
-                },
-                _ => {
-                    self.err(
-                        &n.left,
-                        format!("`hist`: expected `scale = …` or `reflect = …`, found `{}`", tokens(&n.left)),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        let (values, edges, bandwidth) = (values?, edges?, bandwidth?);
-        if !ok {
-            return None;
-        }
+        let options = self.hist_options("hist", named, true);
+        let ((values, edges, bandwidth), (weights, scale, reflect)) = ((values?, edges?, bandwidth?), options?);
         let kind = ExprKind::Hist {
             values: Box::new(values),
             edges: Box::new(edges),
             bandwidth: Box::new(bandwidth),
+            weights,
             scale,
             reflect,
         };

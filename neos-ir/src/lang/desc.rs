@@ -23,11 +23,14 @@ pub struct Analysis {
     pub metrics: Vec<Metric>,
 }
 
-/// A sample of events, `[events, features]`.
+/// A sample of events, `[events, features]`, with a size of its own; a `weighted` sample also
+/// has one weight per event (Monte Carlo weights, already normalised so that the whole
+/// sample's weights sum to its expected yield).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Input {
     pub name: String,
     pub features: usize,
+    pub weighted: bool,
     pub at: Loc,
 }
 
@@ -141,14 +144,26 @@ pub enum ExprKind {
     Sum(Box<Expr>),
     Mean(Box<Expr>),
     /// `relaxed.hist(values, edges, bandwidth)`; with `scale`, neos's yields
-    /// count · scale / N + 10⁻³ (`neos.hists_from_nn`).
+    /// count · scale / N + 10⁻³ (`neos.hists_from_nn`). With `weights`, the weighted histogram
+    /// Σᵢ wᵢ Kᵢⱼ, and with a scale the yields scale · (N_sample / n) · Σᵢ wᵢ Kᵢⱼ + 10⁻³.
     Hist {
         values: Box<Expr>,
         edges: Box<Expr>,
         bandwidth: Box<Expr>,
+        weights: Option<Box<Expr>>,
         scale: Option<Box<Expr>>,
         reflect: bool,
     },
+    /// The one-bin yield of a whole sample, `[1]`: like `hist` with every event in the bin.
+    Count {
+        values: Box<Expr>,
+        weights: Option<Box<Expr>>,
+        scale: Option<Box<Expr>>,
+    },
+    /// The weights of a weighted input, `[events]`.
+    Weights(String),
+    /// The Monte Carlo statistical uncertainty of a `hist` or `count`, per bin.
+    McStat(Box<Expr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

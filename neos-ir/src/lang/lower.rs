@@ -17,7 +17,8 @@ use super::desc::{Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, P
 use crate::autodiff::grad_in;
 use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, NodeId};
+use crate::hist::SampleHist;
 use crate::histfactory::Model;
 use crate::inference::{self, Inference};
 use crate::types::{DType, Dim, Shape, EVENTS};
@@ -103,7 +104,14 @@ pub struct Lowered {
     pub lowered: Graph,
     /// `lowered` plus the gradient of every loss with respect to every parameter leaf.
     pub graph: Graph,
+    /// The event inputs as (name, features), in declaration order.
     pub inputs: Vec<(String, usize)>,
+    /// Per input, the leaf holding its weights when it is weighted.
+    pub weights: Vec<Option<String>>,
+    /// Per input, the knob holding its whole sample's number of events when the analysis
+    /// needs it (weighted yields, Monte Carlo uncertainties); see [`sample_events_knob`].
+    pub sample_knobs: Vec<Option<String>>,
+    /// The run-time scalars as (name, default), the sample-size knobs last.
     pub knobs: Vec<(String, f64)>,
     pub params: Vec<ParamLeaf>,
     pub objectives: Vec<String>,
@@ -181,12 +189,50 @@ struct Lowering<'a, 'b> {
     scope: HashMap<String, Binding<'b>>,
     networks: Vec<(&'a str, &'a Mlp, Vec<Tensor<'b>>)>,
     errors: Vec<Diagnostic>,
+    /// The weights leaf of each weighted input, by input name.
+    weights: HashMap<String, Tensor<'b>>,
+    /// The knob holding each sample's whole size, by events group, made when first needed.
+    sample_events: BTreeMap<u16, Tensor<'b>>,
+    /// How each `hist` and `count` result was made (by node), so that `mcstat` can find its
+    /// ingredients.
+    hists: HashMap<NodeId, HistParts<'b>>,
+}
+
+/// The ingredients of a `hist` (with `binning`) or a `count` (without).
+#[derive(Clone, Copy)]
+struct HistParts<'b> {
+    values: Tensor<'b>,
+    /// Edges, bandwidth and reflection of a `hist`.
+    binning: Option<(Tensor<'b>, Tensor<'b>, bool)>,
+    weights: Option<Tensor<'b>>,
+    group: u16,
+    scale: Option<Tensor<'b>>,
+}
+
+/// The input leaf holding the weights of weighted input `input`.
+pub fn weights_input(input: &str) -> String {
+    format!("{input}_weights")
+}
+
+/// The knob holding the number of events of input `input`'s whole sample, which the trainer
+/// sets when it passes a batch or a test set (not positive: the events given are the sample).
+pub fn sample_events_knob(input: &str) -> String {
+    format!("{input}_events")
 }
 
 /// Lowers a description to its graphs; see the module docs.
 pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
     let b = Builder::new();
-    let mut l = Lowering { b: &b, analysis, scope: HashMap::new(), networks: Vec::new(), errors: Vec::new() };
+    let mut l = Lowering {
+        b: &b,
+        analysis,
+        scope: HashMap::new(),
+        networks: Vec::new(),
+        errors: Vec::new(),
+        weights: HashMap::new(),
+        sample_events: BTreeMap::new(),
+        hists: HashMap::new(),
+    };
     let mut names: BTreeMap<String, Loc> = BTreeMap::new();
     let mut declare = |l: &mut Lowering<'_, '_>, name: &str, at: Loc| {
         if names.insert(name.to_string(), at).is_some() {
@@ -211,6 +257,13 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
             let t = b.input(&input.name, DType::F64, Shape::new([Dim::Events(group), Dim::Fixed(input.features.max(1))]));
             l.scope.insert(input.name.clone(), Binding::Tensor(t));
             inputs.push((input.name.clone(), input.features));
+            if input.weighted {
+                let leaf = weights_input(&input.name);
+                if declare(&mut l, &leaf, input.at) {
+                    let w = b.input(&leaf, DType::F64, Shape::new([Dim::Events(group)]));
+                    l.weights.insert(input.name.clone(), w);
+                }
+            }
         }
     }
     let mut knobs = Vec::new();
@@ -267,6 +320,16 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
         }
     }
     let stats = l.statistics();
+    let mut sample_knobs = vec![None; analysis.inputs.len()];
+    let sized: Vec<u16> = l.sample_events.keys().copied().collect();
+    for g in sized {
+        let name = sample_events_knob(l.sample(g));
+        if !declare(&mut l, &name, analysis.inputs[usize::from(g)].at) {
+            continue;
+        }
+        knobs.push((name.clone(), 0.0));
+        sample_knobs[usize::from(g)] = Some(name);
+    }
     if !l.errors.is_empty() {
         return Err(LangError { diagnostics: l.errors });
     }
@@ -310,6 +373,8 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
         lowered,
         graph,
         inputs,
+        weights: analysis.inputs.iter().map(|i| i.weighted.then(|| weights_input(&i.name))).collect(),
+        sample_knobs,
         knobs,
         params: leaves,
         objectives: objective_names,
@@ -559,7 +624,58 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let axes: Vec<usize> = (0..x.shape().rank()).collect();
                 Some(if axes.is_empty() { x } else { x.mean(&axes) })
             }
-            ExprKind::Hist { values, edges, bandwidth, scale, reflect } => {
+            ExprKind::Weights(name) => match self.weights.get(name) {
+                Some(w) => Some(*w),
+                None => {
+                    self.error(at, format!("weights: expected a weighted input, found `{name}`"));
+                    None
+                }
+            },
+            ExprKind::Count { values, weights, scale } => {
+                let v = self.expr(values);
+                let w = weights.as_ref().map(|w| self.expr(w));
+                let s = scale.as_ref().map(|s| self.expr(s));
+                let v = v?;
+                let w = match w {
+                    Some(w) => Some(w?),
+                    None => None,
+                };
+                let s = match s {
+                    Some(s) => Some(s?),
+                    None => None,
+                };
+                let Some(group) = v.shape().dims().first().and_then(|d| d.events_group()) else {
+                    self.error(
+                        values.at,
+                        format!("count: expected the events of a sample, found {}", self.shown(&v.shape())),
+                    );
+                    return None;
+                };
+                if let Some(s) = s.filter(|s| !s.shape().is_scalar()) {
+                    let found = self.shown(&s.shape());
+                    self.error(scale.as_ref().map_or(at, |e| e.at), format!("count: expected a scalar scale, found {found}"));
+                    return None;
+                }
+                let parts = HistParts { values: v, binning: None, weights: w, group, scale: s };
+                self.weighted(parts, weights.as_deref(), "count")
+            }
+            ExprKind::McStat(x) => {
+                let t = self.expr(x)?;
+                match self.hists.get(&t.id()).copied() {
+                    Some(parts) => Some(self.sample_hist(parts).uncertainty(parts.scale)),
+                    None => {
+                        self.error(
+                            x.at,
+                            "mcstat: expected the result of a `hist` or `count` (a `let` bound to one), found another \
+                             expression"
+                                .into(),
+                        );
+                        None
+                    }
+                }
+            }
+            ExprKind::Hist { values, edges, bandwidth, weights, scale, reflect } => {
+                let w = weights.as_ref().map(|w| self.expr(w));
                 let parts = [
                     self.expr(values),
                     self.expr(edges),
@@ -567,6 +683,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     scale.as_ref().map_or(Some(b.scalar(1.0, DType::F64)), |s| self.expr(s)),
                 ];
                 let [Some(v), Some(edges_t), Some(h), Some(s)] = parts else { return None };
+                let w = match w {
+                    Some(w) => Some(w?),
+                    None => None,
+                };
                 let mut ok = true;
                 if v.shape().rank() != 1 {
                     self.error(
@@ -596,10 +716,71 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 if !ok {
                     return None;
                 }
+                let group = v.shape().events_group().unwrap_or(0);
+                let parts = HistParts {
+                    values: v,
+                    binning: Some((edges_t, h, *reflect)),
+                    weights: w,
+                    group,
+                    scale: scale.is_some().then_some(s),
+                };
+                if w.is_some() {
+                    return self.weighted(parts, weights.as_deref(), "hist");
+                }
+                // Unweighted: the histogram node (its own kernel), remembered for `mcstat`.
                 let counts = v.hist(edges_t, h, *reflect);
-                Some(if scale.is_some() { counts.neos_yields(v, s) } else { counts })
+                let out = if scale.is_some() { counts.neos_yields(v, s) } else { counts };
+                self.hists.insert(out.id(), parts);
+                Some(out)
             }
         }
+    }
+
+    /// The knob holding the whole size of the sample of events group `g`.
+    fn sample_size(&mut self, g: u16) -> Tensor<'b> {
+        let b = self.b;
+        let name = sample_events_knob(self.sample(g));
+        *self.sample_events.entry(g).or_insert_with(|| b.knob(&name, DType::F64, 0.0))
+    }
+
+    /// The per-event masses of a `hist` or `count` with its weights and its sample's size.
+    fn sample_hist(&mut self, parts: HistParts<'b>) -> SampleHist<'b> {
+        let masses = match parts.binning {
+            Some((edges, h, reflect)) => self.b.kernel_masses(parts.values, edges, h, reflect),
+            None => self.b.whole_sample(parts.values),
+        };
+        SampleHist { masses, weights: parts.weights, sample_events: self.sample_size(parts.group) }
+    }
+
+    /// The counts or yields of a weighted `hist` or of a `count`, remembered for `mcstat`.
+    fn weighted(&mut self, parts: HistParts<'b>, weights_expr: Option<&Expr>, f: &str) -> Option<Tensor<'b>> {
+        let (weights, group) = (parts.weights, parts.group);
+        if let (Some(w), Some(e)) = (weights, weights_expr) {
+            if w.shape() != Shape::new([Dim::Events(group)]) {
+                let found = if w.shape().events_group().is_some_and(|g| g != group) {
+                    format!("the events of `{}`", self.sample(w.shape().events_group().unwrap_or(0)))
+                } else {
+                    self.shown(&w.shape())
+                };
+                self.error(
+                    e.at,
+                    format!("{f}: expected one weight per event of `{}` ([events]), found {found}", self.sample(group)),
+                );
+                return None;
+            }
+        }
+        let out = match parts.scale {
+            Some(s) => self.sample_hist(parts).yields(s),
+            None => {
+                let masses = match parts.binning {
+                    Some((edges, h, reflect)) => self.b.kernel_masses(parts.values, edges, h, reflect),
+                    None => self.b.whole_sample(parts.values),
+                };
+                SampleHist { masses, weights, sample_events: masses.lit(0.0) }.counts()
+            }
+        };
+        self.hists.insert(out.id(), parts);
+        Some(out)
     }
 
     /// The objectives and metrics, each named, built from the model's inference.

@@ -16,7 +16,7 @@ pub use desc::{
     ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
 pub use lower::{
-    edges_output, grad_output, loss_output, lower, metric_output, value_output, Diagnostic, EdgesInfo, LangError,
-    Lowered, Network, ParamLeaf,
+    edges_output, grad_output, loss_output, lower, metric_output, sample_events_knob, value_output, weights_input,
+    Diagnostic, EdgesInfo, LangError, Lowered, Network, ParamLeaf,
 };
 pub use stages::{compile, Compiled};

@@ -26,6 +26,13 @@ pub trait Analysis {
     fn samples(&self) -> Vec<(String, usize)>;
     /// Total number of trainable scalars (all parameters flattened in declaration order).
     fn param_count(&self) -> usize;
+    /// Per sample, the knob that takes the number of events of the whole sample, for analyses
+    /// whose results scale with it (weighted yields and Monte Carlo uncertainties estimate the
+    /// whole sample's sums from a batch); the trainer sets it. Analyses without any keep the
+    /// default (none).
+    fn sample_size_knobs(&self) -> Vec<Option<String>> {
+        Vec::new()
+    }
     /// Initial parameters from a seed (Glorot-normal weights like jax's stax, zero biases, ...).
     fn init(&self, seed: u64) -> Vec<f64>;
     /// The objectives it can be trained on, e.g. ["cls", "discovery", "poi_uncert", "bce"].

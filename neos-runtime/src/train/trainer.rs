@@ -270,6 +270,10 @@ struct Setup {
     test: Vec<Array2<f64>>,
     fingerprint: DataFingerprint,
     settings: RunSettings,
+    /// The knobs of the training steps and of the test metrics: the configuration's, and the
+    /// size of each whole sample where the analysis asks for it.
+    train_knobs: Vec<(String, f64)>,
+    test_knobs: Vec<(String, f64)>,
 }
 
 impl Setup {
@@ -301,7 +305,21 @@ impl Setup {
             metric_names: analysis.metric_names(),
             batches_per_epoch: batcher.batches_per_epoch(),
         };
-        Ok(Setup { batcher, test, fingerprint, settings })
+        // Batches and test sets are parts of the samples; analyses that estimate whole-sample
+        // sums from them are told each sample's size (unless the configuration sets it).
+        let sizes: Vec<(String, f64)> = analysis
+            .sample_size_knobs()
+            .into_iter()
+            .zip(data)
+            .filter_map(|(knob, x)| Some((knob?, x.nrows() as f64)))
+            .collect();
+        let with_sizes = |knobs: &[(String, f64)]| {
+            let mut all = knobs.to_vec();
+            all.extend(sizes.iter().filter(|(k, _)| !knobs.iter().any(|(given, _)| given == k)).cloned());
+            all
+        };
+        let (train_knobs, test_knobs) = (with_sizes(&config.train_knobs), with_sizes(&config.test_knobs));
+        Ok(Setup { batcher, test, fingerprint, settings, train_knobs, test_knobs })
     }
 }
 
@@ -399,7 +417,9 @@ fn run<A: Analysis>(
     let bar = progress_bar(config, state.checkpoint.step);
     while state.checkpoint.step < config.steps {
         let step = state.checkpoint.step + 1;
-        let outcome = match one_step(analysis, &adam, &mut setup.batcher, &test_views, &state.checkpoint, config) {
+        let knobs = (&setup.train_knobs[..], &setup.test_knobs[..]);
+        let outcome = match one_step(analysis, &adam, &mut setup.batcher, &test_views, &state.checkpoint, config, knobs)
+        {
             Ok(outcome) => outcome,
             Err(message) => {
                 if let Some(bar) = &bar {
@@ -461,11 +481,12 @@ fn one_step<A: Analysis>(
     test: &[ArrayView2<'_, f64>],
     state: &Checkpoint,
     config: &TrainConfig,
+    (train_knobs, test_knobs): (&[(String, f64)], &[(String, f64)]),
 ) -> Result<StepOutcome, String> {
     let start = Instant::now();
     let batch: Vec<ArrayView2<'_, f64>> = batcher.batch(state.step).iter().map(|x| x.view()).collect();
     let (loss, grad) = analysis
-        .value_and_grad(&config.objective, &state.params, &batch, &config.train_knobs)
+        .value_and_grad(&config.objective, &state.params, &batch, train_knobs)
         .map_err(|e| format!("the loss and gradient failed: {e}"))?;
     if !loss.is_finite() {
         return Err(format!("expected a finite loss, found {loss}"));
@@ -485,7 +506,7 @@ fn one_step<A: Analysis>(
     let seconds = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
-    let values = analysis.metrics(&params, test, &config.test_knobs).map_err(|e| format!("the metrics failed: {e}"))?;
+    let values = analysis.metrics(&params, test, test_knobs).map_err(|e| format!("the metrics failed: {e}"))?;
     let eval_seconds = start.elapsed().as_secs_f64();
     let names = &state.settings.metric_names;
     if values.len() != names.len() {
