@@ -6,6 +6,8 @@
 //!
 //! It depends on no other neos crate, so generated code and the compiler stay separate.
 
+#[cfg(feature = "files")]
+pub mod data;
 pub mod error;
 pub mod exec;
 pub mod fit;
