@@ -66,5 +66,6 @@ pub use neos_runtime::{data, plot, train, RunError};
 #[doc(hidden)]
 pub mod __private {
     pub use ndarray;
+    pub use neos_ir as ir;
     pub use neos_runtime as runtime;
 }

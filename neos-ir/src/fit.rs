@@ -252,7 +252,7 @@ impl CustomRule for Fit {
             leaves.insert(format!("x{j}"), *x);
         }
         let h = inline(b, &self.graph, "hess", &leaves)?;
-        let w = implicit_adjoint(b, output, adjoint, h, &self.config.bounds, &self.config.fixed);
+        let w = implicit_adjoint(b, output, adjoint, h, &self.config.bounds, &self.config.fixed, None);
         leaves.insert("w".into(), w);
         let mut out = vec![None];
         for (j, need) in needs.iter().enumerate().skip(1) {
@@ -333,7 +333,8 @@ impl CustomRule for Fit {
 
 /// The adjoint w of the objective's gradient at a fit's optimum θ̂, given the adjoint of θ̂:
 /// H w = v̄ on the free coordinates strictly inside their bounds, w = 0 on the others (fixed,
-/// or held at a bound), which get no sensitivity. The adjoint of an operand x is then
+/// or held at a bound, or 0 in `free`, a run-time mask of parameters the fit held), which get
+/// no sensitivity. The adjoint of an operand x is then
 /// −∂/∂x [w · ∇_θ f(θ̂, x)].
 pub(crate) fn implicit_adjoint<'b>(
     b: &'b Builder,
@@ -342,13 +343,17 @@ pub(crate) fn implicit_adjoint<'b>(
     h: Tensor<'b>,
     bounds: &[(f64, f64)],
     fixed: &[bool],
+    free: Option<Tensor<'b>>,
 ) -> Tensor<'b> {
     let p = bounds.len();
     let vector = |v: Vec<f64>| b.constant(Array1::from(v).into_dyn(), DType::F64);
     let lo = vector(bounds.iter().map(|b| b.0).collect());
     let hi = vector(bounds.iter().map(|b| b.1).collect());
-    let free = vector(fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect());
-    let mask = free * theta_hat.gt(lo) * theta_hat.lt(hi);
+    let free_flags = vector(fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect());
+    let mut mask = free_flags * theta_hat.gt(lo) * theta_hat.lt(hi);
+    if let Some(free) = free {
+        mask = mask * free;
+    }
     // Ĥ = M H M + (I − M): the Hessian on the free interior block, identity elsewhere.
     let identity =
         b.constant(ArrayD::from_shape_fn(IxDyn(&[p, p]), |i| if i[0] == i[1] { 1.0 } else { 0.0 }), DType::F64);

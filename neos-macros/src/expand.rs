@@ -143,6 +143,7 @@ fn api_signatures() -> Vec<TokenStream> {
         quote!(pub fn metrics(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::vec::Vec<(&'static str, f64)>, #e>),
         quote!(pub fn values(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn network(&mut self, network: &str, params: &[f64], points: #v<'_, f64>) -> ::core::result::Result<::std::vec::Vec<f64>, #e>),
+        quote!(pub fn workspace(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::string::String, #e>),
         quote!(pub fn edges(&mut self, params: &[f64]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn samples(&self) -> &'static [(&'static str, usize)]),
         quote!(pub fn sample_size_knobs(&self) -> &'static [::core::option::Option<&'static str>]),
@@ -380,6 +381,11 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
         .map(|v| format_ident!("{}", lang::value_output(v)))
         .chain(lowered.edges.iter().map(|e| format_ident!("{}", lang::edges_output(&e.name))))
         .collect();
+    let export_fields: Vec<Ident> = lowered.export.outputs.iter().map(|o| format_ident!("{}", o)).collect();
+    let template = match &lowered.export.template {
+        Ok(t) => quote!(::core::result::Result::Ok(#t)),
+        Err(why) => quote!(::core::result::Result::Err(#why)),
+    };
     let net_names: Vec<&str> = compiled.networks.iter().map(|n| n.name.as_str()).collect();
     let net_inputs: Vec<usize> = compiled.networks.iter().map(|n| n.inputs).collect();
     let edges_names: Vec<&str> = lowered.edges.iter().map(|e| e.name.as_str()).collect();
@@ -586,6 +592,30 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
                 Self::with_inputs(batch, |inputs| {
                     let out = program.values(&params, inputs, &knobs)?;
                     ::core::result::Result::Ok(::std::vec![#((#value_names, out.#value_fields.clone())),*])
+                })
+            }
+
+            /// The analysis with these parameters as a pyhf JSON workspace (schema 1.0.0), its
+            /// histograms computed on `batch` with `knobs` (pass the test knobs, e.g. a
+            /// bandwidth of 1e-8, for hard histograms): every channel, sample, modifier and
+            /// parameter setting of the model, one measurement named after the analysis, and as
+            /// observations the background-only Asimov data that `cls` is computed on. `neos
+            /// cls` and `pyhf cls` read it; their observed CLs at μ = 1 is this analysis's `cls`
+            /// metric on the same events.
+            pub fn workspace(
+                &mut self,
+                params: &[f64],
+                batch: &[#view<'_, f64>],
+                knobs: &[(&str, f64)],
+            ) -> ::core::result::Result<::std::string::String, #e> {
+                let template: ::core::result::Result<&str, &str> = #template;
+                let template = template.map_err(|why| #e::new(#name_str, why))?;
+                let (params, knobs) = (Self::params(params)?, Self::knobs(knobs)?);
+                let program = &mut self.program;
+                Self::with_inputs(batch, |inputs| {
+                    let out = program.values(&params, inputs, &knobs)?;
+                    ::neos::__private::ir::histfactory::fill_template(template, &[#(&out.#export_fields[..]),*])
+                        .map_err(|why| #e::new(#name_str, why))
                 })
             }
 

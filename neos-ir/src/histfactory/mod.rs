@@ -3,6 +3,7 @@
 //! from it ([`Model`]: pyhf's parameter layout and the likelihood as a few graph nodes with
 //! their own derivative rules), and pyhf JSON workspaces in and out ([`Workspace`]).
 
+mod export;
 mod layout;
 mod model;
 mod neos;
@@ -10,6 +11,7 @@ mod node;
 mod spec;
 mod workspace;
 
+pub use export::{export_template, fill_template};
 pub use model::{Model, ModelData, ParamSet};
 pub use neos::neos_model;
 pub use neos_runtime::histfactory::{Constraint, Effect, Field, FieldShape};

@@ -12,6 +12,7 @@
 //! | `hf_*_jet`k (z; t₁…t_k) | ∇_z ∂_{t₁}⋯∂_{t_k} f | z̄ = jet_{k+1}(z; t…, ū); t̄ᵢ = jet_k(z; t₋ᵢ, ū) |
 //! | `hf_hessian` | ∇²_θ(−ln L) | `hf_hessian_vjp`(z, H̄) = Σ H̄ᵢⱼ ∇_z ∂²f/∂θᵢ∂θⱼ |
 //! | `hf_fit` | argmin_θ −ln L | the implicit function theorem: w = H⁻¹(masked θ̂ adjoint), x̄ = −jet₁(z; [w, 0])ₓ |
+//! | `hf_free` | 1 per parameter the templates leave free, 0 per bin without width | none (piecewise constant) |
 //!
 //! Generated code keeps one `neos_runtime::histfactory::Engine` per model (decoded once, with
 //! buffers reused from call to call) and calls its `evaluate`.
@@ -82,7 +83,7 @@ impl HfNode {
         let output = match &self.node {
             Node::Nll => TensorType::scalar(DType::F64),
             Node::Hessian => square,
-            Node::Expected | Node::Jet { .. } | Node::HessianVjp | Node::Fit(_) => vector(output),
+            Node::Expected | Node::Jet { .. } | Node::HessianVjp | Node::Fit(_) | Node::Free => vector(output),
         };
         (inputs, output)
     }
@@ -198,7 +199,9 @@ impl CustomRule for HfNode {
                 let mut parts = vec![output];
                 parts.extend_from_slice(&inputs[1..]);
                 let h = self.derived(b, Node::Hessian, &parts);
-                let w = implicit_adjoint(b, output, adjoint, h, &plan.options.bounds, &plan.options.fixed);
+                // Bins without width, held fixed by the fit, get no sensitivity either.
+                let free = self.derived(b, Node::Free, &parts);
+                let w = implicit_adjoint(b, output, adjoint, h, &plan.options.bounds, &plan.options.fixed, Some(free));
                 let rest = self.lik.z_len(self.data_len()) - p;
                 let zeros = b.constant(ArrayD::zeros(IxDyn(&[rest])), DType::F64);
                 let t = b.concat(&[w, zeros], 0);
@@ -208,6 +211,7 @@ impl CustomRule for HfNode {
                 out[0] = None;
                 Ok(out)
             }
+            Node::Free => Ok(vec![None; inputs.len()]),
         }
     }
 
@@ -234,6 +238,7 @@ impl CustomRule for HfNode {
             }
             Node::Hessian => quote!(#rt::histfactory::Node::Hessian),
             Node::HessianVjp => quote!(#rt::histfactory::Node::HessianVjp),
+            Node::Free => quote!(#rt::histfactory::Node::Free),
             Node::Fit(plan) => {
                 let plan = plan_tokens(plan);
                 let field = em.shared_field(

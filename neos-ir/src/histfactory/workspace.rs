@@ -329,66 +329,11 @@ impl Workspace {
 
     /// The workspace as pyhf JSON.
     pub fn to_json(&self) -> String {
-        let channels: Vec<Value> = self
-            .channels
-            .iter()
-            .map(|channel| {
-                let samples: Vec<Value> = channel
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        let modifiers: Vec<Value> = s
-                            .modifiers
-                            .iter()
-                            .map(|m| json!({"name": m.name, "type": m.ty.name(), "data": modifier_json(m)}))
-                            .collect();
-                        json!({"name": s.name, "data": s.nominal, "modifiers": modifiers})
-                    })
-                    .collect();
-                json!({"name": channel.name, "samples": samples})
-            })
-            .collect();
-        let observations: Vec<Value> = self.observations.iter().map(|(n, d)| json!({"name": n, "data": d})).collect();
-        let measurements: Vec<Value> = self
-            .measurements
-            .iter()
-            .map(|m| {
-                let parameters: Vec<Value> = m
-                    .parameters
-                    .iter()
-                    .map(|p| {
-                        let mut obj = Map::new();
-                        obj.insert("name".into(), json!(p.name));
-                        if let Some(v) = &p.inits {
-                            obj.insert("inits".into(), json!(v));
-                        }
-                        if let Some(v) = &p.bounds {
-                            obj.insert("bounds".into(), json!(v.iter().map(|(a, b)| [*a, *b]).collect::<Vec<_>>()));
-                        }
-                        if let Some(v) = p.fixed {
-                            obj.insert("fixed".into(), json!(v));
-                        }
-                        if let Some(v) = &p.auxdata {
-                            obj.insert("auxdata".into(), json!(v));
-                        }
-                        if let Some(v) = &p.sigmas {
-                            obj.insert("sigmas".into(), json!(v));
-                        }
-                        if let Some(v) = &p.factors {
-                            obj.insert("factors".into(), json!(v));
-                        }
-                        Value::Object(obj)
-                    })
-                    .collect();
-                json!({"name": m.name, "config": {"poi": m.poi.0, "parameters": parameters}})
-            })
-            .collect();
-        let root = json!({
-            "channels": channels,
-            "observations": observations,
-            "measurements": measurements,
-            "version": self.version,
-        });
+        let datum = |d: &Vec<f64>, shape: FieldShape| match shape {
+            FieldShape::Scalar => json!(d.first().copied().unwrap_or(f64::NAN)),
+            FieldShape::Bins => json!(d),
+        };
+        let root = document(&self.channels, &self.observations, &self.measurements, &self.version, &datum);
         serde_json::to_string_pretty(&root).unwrap_or_default()
     }
 
@@ -450,18 +395,84 @@ impl Workspace {
     }
 }
 
+/// A workspace document in pyhf's layout, each piece of data written by `datum` (numbers, or
+/// the placeholders of an export template) given its shape.
+pub(crate) fn document<D>(
+    channels: &[Channel<D>],
+    observations: &[(String, D)],
+    measurements: &[Measurement],
+    version: &str,
+    datum: &dyn Fn(&D, FieldShape) -> Value,
+) -> Value {
+    let channels: Vec<Value> = channels
+        .iter()
+        .map(|channel| {
+            let samples: Vec<Value> = channel
+                .samples
+                .iter()
+                .map(|s| {
+                    let modifiers: Vec<Value> = s
+                        .modifiers
+                        .iter()
+                        .map(|m| json!({"name": m.name, "type": m.ty.name(), "data": modifier_json(m, datum)}))
+                        .collect();
+                    json!({"name": s.name, "data": datum(&s.nominal, FieldShape::Bins), "modifiers": modifiers})
+                })
+                .collect();
+            json!({"name": channel.name, "samples": samples})
+        })
+        .collect();
+    let observations: Vec<Value> =
+        observations.iter().map(|(n, d)| json!({"name": n, "data": datum(d, FieldShape::Bins)})).collect();
+    let measurements: Vec<Value> = measurements
+        .iter()
+        .map(|m| {
+            let parameters: Vec<Value> = m
+                .parameters
+                .iter()
+                .map(|p| {
+                    let mut obj = Map::new();
+                    obj.insert("name".into(), json!(p.name));
+                    if let Some(v) = &p.inits {
+                        obj.insert("inits".into(), json!(v));
+                    }
+                    if let Some(v) = &p.bounds {
+                        obj.insert("bounds".into(), json!(v.iter().map(|(a, b)| [*a, *b]).collect::<Vec<_>>()));
+                    }
+                    if let Some(v) = p.fixed {
+                        obj.insert("fixed".into(), json!(v));
+                    }
+                    if let Some(v) = &p.auxdata {
+                        obj.insert("auxdata".into(), json!(v));
+                    }
+                    if let Some(v) = &p.sigmas {
+                        obj.insert("sigmas".into(), json!(v));
+                    }
+                    if let Some(v) = &p.factors {
+                        obj.insert("factors".into(), json!(v));
+                    }
+                    Value::Object(obj)
+                })
+                .collect();
+            json!({"name": m.name, "config": {"poi": m.poi.0, "parameters": parameters}})
+        })
+        .collect();
+    json!({
+        "channels": channels,
+        "observations": observations,
+        "measurements": measurements,
+        "version": version,
+    })
+}
+
 /// A modifier's data as pyhf writes it: null, the one list, or an object of its fields.
-fn modifier_json(m: &Modifier<Vec<f64>>) -> Value {
+fn modifier_json<D>(m: &Modifier<D>, datum: &dyn Fn(&D, FieldShape) -> Value) -> Value {
     let fields = m.ty.fields();
-    let value = |f: &neos_runtime::histfactory::Field, d: &Vec<f64>| match f.shape {
-        FieldShape::Scalar => json!(d.first().copied().unwrap_or(f64::NAN)),
-        FieldShape::Bins => json!(d),
-    };
     match fields {
         [] => Value::Null,
-        [f] if f.json.is_none() => m.data.first().map_or(Value::Null, |d| value(f, d)),
+        [f] if f.json.is_none() => m.data.first().map_or(Value::Null, |d| datum(d, f.shape)),
         _ => Value::Object(
-            fields.iter().zip(&m.data).map(|(f, d)| (f.json.unwrap_or("data").to_string(), value(f, d))).collect(),
+            fields.iter().zip(&m.data).map(|(f, d)| (f.json.unwrap_or("data").to_string(), datum(d, f.shape))).collect(),
         ),
     }
 }

@@ -19,7 +19,7 @@ use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
 use crate::graph::{Graph, NodeId};
 use crate::hist::SampleHist;
-use crate::histfactory::Model;
+use crate::histfactory::{export_template, Model, Spec};
 use crate::inference::{self, Inference};
 use crate::types::{DType, Dim, Shape, EVENTS};
 
@@ -120,6 +120,8 @@ pub struct Lowered {
     pub values: Vec<String>,
     pub edges: Vec<EdgesInfo>,
     pub networks: Vec<Network>,
+    /// The analysis as a pyhf workspace, computed with the `values`.
+    pub export: Export,
 }
 
 /// The output holding objective `o`.
@@ -168,6 +170,7 @@ impl Lowered {
         let edges: Vec<String> = self.edges.iter().map(|e| edges_output(&e.name)).collect();
         let mut values: Vec<String> = self.values.iter().map(|v| value_output(v)).collect();
         values.extend(edges.iter().cloned());
+        values.extend(self.export.outputs.iter().cloned());
         out.push(("values".into(), values));
         out.push(("edges".into(), edges));
         out
@@ -196,6 +199,23 @@ struct Lowering<'a, 'b> {
     /// How each `hist` and `count` result was made (by node), so that `mcstat` can find its
     /// ingredients.
     hists: HashMap<NodeId, HistParts<'b>>,
+    /// The model's data as lowered, and each channel's observed data for the exported
+    /// workspace (background-only Asimov data at the nominal nuisance values).
+    model_data: Option<Spec<Tensor<'b>>>,
+    observed: Vec<(String, Tensor<'b>)>,
+}
+
+/// The trained analysis as a pyhf workspace: the template the compiler writes (or why the
+/// model cannot be one), and the outputs, in the template's order, that fill it in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    pub template: std::result::Result<String, String>,
+    pub outputs: Vec<String>,
+}
+
+/// The output holding the k-th piece of data of the exported workspace.
+pub fn export_output(k: usize) -> String {
+    format!("export_{k}")
 }
 
 /// The ingredients of a `hist` (with `binning`) or a `count` (without).
@@ -232,6 +252,8 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
         weights: HashMap::new(),
         sample_events: BTreeMap::new(),
         hists: HashMap::new(),
+        model_data: None,
+        observed: Vec::new(),
     };
     let mut names: BTreeMap<String, Loc> = BTreeMap::new();
     let mut declare = |l: &mut Lowering<'_, '_>, name: &str, at: Loc| {
@@ -352,6 +374,7 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
     for (name, t) in &metrics {
         b.output(&metric_output(name), *t);
     }
+    let export = l.export();
     let lowered = b.graph().clone();
     for (name, loss) in &objectives {
         if leaf_tensors.is_empty() {
@@ -382,6 +405,7 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
         values,
         edges: edges_info,
         networks: network_graphs,
+        export,
     })
 }
 
@@ -736,6 +760,25 @@ impl<'a, 'b> Lowering<'a, 'b> {
         }
     }
 
+    /// The exported workspace's outputs (added to the graph) and template.
+    fn export(&mut self) -> Export {
+        let Some(data) = self.model_data.clone() else {
+            return Export { template: Err("expected a model that lowers, found none".into()), outputs: Vec::new() };
+        };
+        let mut tensors = Vec::new();
+        let mut index = |t: &Tensor<'b>| {
+            tensors.push(*t);
+            tensors.len() - 1
+        };
+        let spec = data.map(&mut index);
+        let observations: Vec<(String, usize)> = self.observed.iter().map(|(n, t)| (n.clone(), index(t))).collect();
+        let outputs: Vec<String> = (0..tensors.len()).map(export_output).collect();
+        for (name, t) in outputs.iter().zip(&tensors) {
+            self.b.output(name, *t);
+        }
+        Export { template: export_template(&spec, &observations, &self.analysis.name), outputs }
+    }
+
     /// The knob holding the whole size of the sample of events group `g`.
     fn sample_size(&mut self, g: u16) -> Tensor<'b> {
         let b = self.b;
@@ -795,6 +838,14 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 return None;
             }
         };
+        // The exported workspace's observations: the data `cls` is computed on.
+        if let Ok(asimov) = inference.asimov_nominal(0.0) {
+            let mut offset = 0;
+            for (name, bins) in inference.model().channels() {
+                self.observed.push((name.to_string(), asimov.slice(0, offset..offset + bins)));
+                offset += bins;
+            }
+        }
         let mut cache: HashMap<String, Tensor<'b>> = HashMap::new();
         let mut stat = |l: &mut Self, s: &Stat| -> Option<Tensor<'b>> {
             let (key, value) = match s {
@@ -891,6 +942,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         }
         let lowered = spec.try_map(|e| self.expr(e).map(|t| (t, e.at)))?;
         spec.poi.as_ref()?;
+        self.model_data = Some(lowered.map(|(t, _)| *t));
         let model = match Model::new(lowered) {
             Ok(model) => model,
             Err(e) => {

@@ -269,6 +269,50 @@ impl Likelihood {
         }
     }
 
+    /// Which parameters the fits may move given the templates in z: 1 for each, except 0 for
+    /// the γ of a staterror or shapesys bin whose templates give no width (zero uncertainties,
+    /// or no positive nominal), which pyhf holds fixed at 1. The model's layout fixes such bins
+    /// when their templates are constants; templates computed at run time (the Monte Carlo
+    /// uncertainty of a trained histogram, zero in an empty bin) are only known here.
+    pub fn free(&self, z: &[f64], out: &mut [f64]) {
+        out.iter_mut().for_each(|f| *f = 1.0);
+        for c in self.structure.constraints.iter().filter(|c| c.widths.is_none() && !c.sources.is_empty()) {
+            for (j, param) in c.params.clone().enumerate() {
+                if self.template_width(z, c.ty.constraint(), &c.sources, j).is_none() {
+                    out[param] = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Whether some constraint takes its widths from templates (so that [`Self::free`] can
+    /// hold a parameter fixed).
+    pub fn has_template_widths(&self) -> bool {
+        self.structure.constraints.iter().any(|c| c.widths.is_none() && !c.sources.is_empty())
+    }
+
+    /// The width of bin j of a constraint from its templates (τ = (nominal/δ)² for shapesys,
+    /// σ = √(Σδ²)/Σnominal over the staterror instances covering the bin); none where pyhf
+    /// gives the bin no width.
+    fn template_width(&self, z: &[f64], kind: Constraint, sources: &[Source], j: usize) -> Option<f64> {
+        let covering = |src: &&Source| j >= src.offset && j < src.offset + self.operand_len(src.nominal);
+        match kind {
+            Constraint::Poisson => {
+                let src = sources.first()?;
+                shapesys_tau(z[self.offsets[src.nominal] + j], z[self.offsets[src.uncertainty] + j])
+            }
+            Constraint::Normal | Constraint::None => {
+                let (mut sq, mut sum) = (0.0, 0.0);
+                for src in sources.iter().filter(covering) {
+                    let d = z[self.offsets[src.uncertainty] + j - src.offset];
+                    sq += d * d;
+                    sum += z[self.offsets[src.nominal] + j - src.offset];
+                }
+                staterror_width(sq, sum)
+            }
+        }
+    }
+
     /// The constraints' widths: σ for Normal constraints (with ln σ), τ for Poisson ones;
     /// nothing when they are known to be current.
     ///

@@ -59,6 +59,10 @@ pub enum Node {
     /// argmin_θ −ln L: inputs the initial values (holding the fixed parameters' values), the
     /// operands and the data; the P fitted parameters.
     Fit(FitPlan),
+    /// Which parameters the templates leave free (1) or hold fixed (0, a staterror or shapesys
+    /// bin without width; see [`Likelihood::free`]): inputs as for `Nll`; P values. Piecewise
+    /// constant in its inputs, so its derivative is zero.
+    Free,
 }
 
 impl Node {
@@ -72,6 +76,7 @@ impl Node {
             Node::Hessian => "hf_hessian".into(),
             Node::HessianVjp => "hf_hessian_vjp".into(),
             Node::Fit(_) => "hf_fit".into(),
+            Node::Free => "hf_free".into(),
         }
     }
 
@@ -82,7 +87,7 @@ impl Node {
         let data = lik.n_main() + lik.n_aux();
         let m = ops.len();
         let extra = match self {
-            Node::Nll | Node::Hessian | Node::Fit(_) => 0,
+            Node::Nll | Node::Hessian | Node::Fit(_) | Node::Free => 0,
             Node::Expected => return (k <= m).then(|| if k == 0 { p } else { ops[k - 1] }),
             Node::Jet { order, .. } => *order,
             Node::HessianVjp => 1,
@@ -93,7 +98,9 @@ impl Node {
             k if k == m + 1 => Some(data),
             k if k < m + 2 + extra => Some(match self {
                 Node::HessianVjp => p * p,
-                Node::Nll | Node::Hessian | Node::Fit(_) | Node::Expected | Node::Jet { .. } => lik.z_len(data),
+                Node::Nll | Node::Hessian | Node::Fit(_) | Node::Free | Node::Expected | Node::Jet { .. } => {
+                    lik.z_len(data)
+                }
             }),
             _ => None,
         }
@@ -109,7 +116,7 @@ impl Node {
             Node::Jet { order, .. } => (m + 2 + order, lik.z_len(data)),
             Node::Hessian => (m + 2, p * p),
             Node::HessianVjp => (m + 3, lik.z_len(data)),
-            Node::Fit(_) => (m + 2, p),
+            Node::Fit(_) | Node::Free => (m + 2, p),
         }
     }
 
@@ -192,6 +199,10 @@ impl Engine {
             Node::Fit(plan) => {
                 let r = fit(&self.lik, &mut self.fit, inputs[0], &inputs[1..m + 1], inputs[m + 1], plan)?;
                 out.copy_from_slice(&r.x);
+            }
+            Node::Free => {
+                let n = self.load(inputs);
+                self.lik.free(&self.fit.z[..n], out);
             }
         }
         if let Some(i) = out.iter().position(|v| v.is_nan()) {

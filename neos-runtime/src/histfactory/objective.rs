@@ -268,6 +268,35 @@ pub fn fit(
     data: &[f64],
     plan: &FitPlan,
 ) -> Result<FitResult, String> {
+    // Bins whose templates give no width are held at 1, as pyhf holds them; templates known
+    // only at run time are checked here.
+    lik.check_operands(operands)?;
+    if init.len() != lik.params() || plan.options.fixed.len() != lik.params() {
+        return Err(format!(
+            "expected {} initial values and fixed flags, found {} and {}",
+            lik.params(),
+            init.len(),
+            plan.options.fixed.len()
+        ));
+    }
+    let mut free = vec![1.0; lik.params()];
+    if lik.has_template_widths() {
+        let z: Vec<f64> = init.iter().chain(operands.iter().flat_map(|o| o.iter())).copied().collect();
+        lik.free(&z, &mut free);
+    }
+    let widthless: Vec<usize> = (0..free.len()).filter(|&k| free[k] == 0.0 && !plan.options.fixed[k]).collect();
     let mut objective = NllObjective::new(lik, buffers, operands, data)?;
-    minimize_planned(&mut objective, init, plan)
+    if widthless.is_empty() {
+        return minimize_planned(&mut objective, init, plan);
+    }
+    let mut plan = plan.clone();
+    let mut start = init.to_vec();
+    for k in widthless {
+        plan.options.fixed[k] = true;
+        start[k] = 1.0;
+        if let Some(v) = plan.also_from.as_mut().and_then(|also| also.get_mut(k)) {
+            *v = 1.0;
+        }
+    }
+    minimize_planned(&mut objective, &start, &plan)
 }
