@@ -199,9 +199,10 @@ impl CustomRule for HfNode {
                 let mut parts = vec![output];
                 parts.extend_from_slice(&inputs[1..]);
                 let h = self.derived(b, Node::Hessian, &parts);
-                // Bins without width, held fixed by the fit, get no sensitivity either.
-                let free = self.derived(b, Node::Free, &parts);
-                let w = implicit_adjoint(b, output, adjoint, h, &plan.options.bounds, &plan.options.fixed, Some(free));
+                // Bins without width, held fixed by the fit, get no sensitivity either (only
+                // models whose widths come from templates can have such bins).
+                let free = self.lik.has_template_widths().then(|| self.derived(b, Node::Free, &parts));
+                let w = implicit_adjoint(b, output, adjoint, h, &plan.options.bounds, &plan.options.fixed, free);
                 let rest = self.lik.z_len(self.data_len()) - p;
                 let zeros = b.constant(ArrayD::zeros(IxDyn(&[rest])), DType::F64);
                 let t = b.concat(&[w, zeros], 0);
