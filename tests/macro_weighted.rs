@@ -299,3 +299,26 @@ fn bins_without_width_at_run_time_are_held_fixed() {
     let observed = result["CLs_obs"].as_f64().unwrap();
     assert!((observed - metrics[0].1).abs() <= 1e-6 * observed, "neos cls {observed}, the analysis {}", metrics[0].1);
 }
+
+/// Parameters saved with their names and shapes load back bit for bit, and a file of another
+/// analysis or layout is refused with the difference named.
+#[test]
+fn parameters_round_trip_with_names_and_shapes() {
+    let analysis = Weighted::new();
+    let params = analysis.init(17);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("neos-params");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("weighted.json");
+    analysis.save_params(&params, &path).unwrap();
+    let back = analysis.load_params(&path).unwrap();
+    assert_eq!(back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), params.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let text: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(text["parameters"][0]["name"], "nn_w0");
+    assert_eq!(text["parameters"][0]["shape"], serde_json::json!([2, 4]));
+    let e = Widthless::new().load_params(&path).unwrap_err();
+    assert!(e.to_string().contains("expected parameters of analysis Widthless, found Weighted"), "{e}");
+    let edited = std::fs::read_to_string(&path).unwrap().replacen("\"nn_b0\"", "\"nn_bias\"", 1);
+    std::fs::write(&path, edited).unwrap();
+    let e = analysis.load_params(&path).unwrap_err();
+    assert!(e.to_string().contains("expected parameter nn_b0 of shape [4], found nn_bias of shape [4]"), "{e}");
+}

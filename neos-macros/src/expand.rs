@@ -146,6 +146,8 @@ fn api_signatures() -> Vec<TokenStream> {
         quote!(pub fn workspace(&mut self, params: &[f64], batch: &[#v<'_, f64>], knobs: &[(&str, f64)]) -> ::core::result::Result<::std::string::String, #e>),
         quote!(pub fn edges(&mut self, params: &[f64]) -> ::core::result::Result<::std::vec::Vec<(&'static str, ::std::vec::Vec<f64>)>, #e>),
         quote!(pub fn samples(&self) -> &'static [(&'static str, usize)]),
+        quote!(pub fn save_params(&self, params: &[f64], path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), #e>),
+        quote!(pub fn load_params(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<::std::vec::Vec<f64>, #e>),
         quote!(pub fn sample_size_knobs(&self) -> &'static [::core::option::Option<&'static str>]),
         quote!(pub fn objectives(&self) -> &'static [&'static str]),
         quote!(pub fn metric_names(&self) -> &'static [&'static str]),
@@ -460,6 +462,26 @@ fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
 
             pub fn new() -> Self {
                 Self { program: #module::Program::new(), #(#net_fields: #net_modules::Program::new(),)* }
+            }
+
+            /// Writes `params` to `path` with each parameter's name and shape (JSON, format
+            /// `neos-parameters-1`; see `neos::train::save_params`), for other tools and for
+            /// [`Self::load_params`].
+            pub fn save_params(
+                &self,
+                params: &[f64],
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> ::core::result::Result<(), #e> {
+                ::neos::__private::runtime::train::save_params(path, #name_str, Self::PARAMS, params)
+            }
+
+            /// Reads parameters written by [`Self::save_params`], checking every name, shape and
+            /// value against this analysis.
+            pub fn load_params(
+                &self,
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> ::core::result::Result<::std::vec::Vec<f64>, #e> {
+                ::neos::__private::runtime::train::load_params(path, #name_str, Self::PARAMS)
             }
 
             #[doc = #doc_samples]

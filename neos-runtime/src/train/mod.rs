@@ -1,18 +1,21 @@
 //! Training a compiled analysis: the [`Analysis`] trait that `neos!` implements for each
 //! analysis type, Adam, seeded batches, the training loop with test-set metrics, best-model
-//! selection, checkpoints that resume exactly, and the run log.
+//! selection, checkpoints that resume exactly, the run log, and the trained parameters saved
+//! with their names and shapes.
 
 mod adam;
 mod checkpoint;
 mod data;
 mod journal;
 mod log;
+mod params;
 mod trainer;
 
 pub use adam::{Adam, AdamState};
 pub use checkpoint::{Checkpoint, RecordsDigest};
 pub use data::{train_test_split, validate_data, Batcher, DataFingerprint, Split};
 pub use journal::{CHECKPOINT_FILE, RUN_FILE, STEPS_FILE};
+pub use params::{load_params, save_params, PARAMETERS_FORMAT};
 pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
 pub use trainer::{resume, resume_with, train, train_with, StepObserver, TrainConfig, TrainError};
 
