@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
-use neos::plot::{self, Figure, HeatMap, Hist, Scatter};
+use neos::plot::{self, Figure, HeatMap, Hist, Scatter, Stack};
 use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -218,7 +218,7 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     let out = &args.out;
     let err = |e: plot::PlotError| e.to_string();
     let params = if log.best_params.is_empty() { &log.params } else { &log.best_params };
-    plot::metric_curves(log, &out.join("metrics.png"), &Figure::new("neos blobs: test-set metrics", "step", ""))
+    plot::metric_curves(log, &out.join("metrics.png"), &Figure::new("neos blobs: training loss and test-set metrics", "step", ""))
         .map_err(err)?;
 
     // Histograms of fresh events from each blob through the selected network, with hard bins.
@@ -234,11 +234,16 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
         .unwrap_or_default();
     let labels = ["signal", "background", "background up", "background down"];
     let hists: Vec<Hist<'_>> = yields.iter().zip(labels).map(|((_, counts), label)| Hist { label, counts }).collect();
-    plot::histograms(
+    let [signal, background, up, down] = hists[..] else {
+        return Err(format!("expected the yields of 4 samples, found {}", hists.len()));
+    };
+    // The background with the signal stacked on top, and the background's variations over them.
+    let stack = Stack { layers: &[background, signal], band: None, overlays: &[up, down] };
+    plot::stacked(
         &edges,
-        &hists,
+        &stack,
         &out.join("histograms.png"),
-        &Figure::new("yields on held-out events", "network output", "events"),
+        &Figure::new("yields on held-out events", "network output", "expected events"),
     )
     .map_err(err)?;
 

@@ -23,8 +23,9 @@
 //!
 //! It writes, into `--out` (default `own-data-run/`): the run log and checkpoints (as the blobs
 //! example), `workspace.json` (the trained analysis on all events with hard histograms, which
-//! `neos cls` and `pyhf cls` read), `params.json` (the trained parameters with names and shapes)
-//! and `histograms.png`.
+//! `neos cls` and `pyhf cls` read), `params.json` (the trained parameters with names and shapes),
+//! `histograms.png` (the signal region's yields, stacked, with the Monte Carlo uncertainty and
+//! the variations) and `metrics.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use neos::data::{self, Sample};
-use neos::plot::{self, Figure, Hist};
+use neos::plot::{self, Figure, Hist, Stack};
 use neos::train::{self, RunLog, StepRecord, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -246,14 +247,28 @@ fn run(args: &Args) -> Result<(), String> {
     let values = analysis.values(params, &views, &hard).map_err(|e| e.to_string())?;
     let get = |n: &str| values.iter().find(|(v, _)| *v == n).map(|(_, v)| v.clone()).unwrap_or_default();
     let (s, b, edges) = (get("s"), get("b"), get("edges"));
-    plot::histograms(
+    let (up, down, stat) = (get("b_up"), get("b_down"), get("b_stat"));
+    let stack = Stack {
+        layers: &[Hist { label: "background", counts: &b }, Hist { label: "signal (μ = 1)", counts: &s }],
+        band: Some(("background MC stat. ±1σ", &stat)),
+        overlays: &[Hist { label: "background up", counts: &up }, Hist { label: "background down", counts: &down }],
+    };
+    plot::stacked(
         &edges,
-        &[Hist { label: "signal", counts: &s }, Hist { label: "background", counts: &b }],
+        &stack,
         &args.out.join("histograms.png"),
         &Figure::new("signal region, all events", "network output", "expected events"),
     )
     .map_err(|e| e.to_string())?;
-    println!("wrote {}, {} and {}", ws_path.display(), args.out.join("params.json").display(), args.out.join("histograms.png").display());
+    let curves = Figure::new("own data: training loss and test-set metrics", "step", "");
+    plot::metric_curves(&log, &args.out.join("metrics.png"), &curves).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {}, {}, {} and {}",
+        ws_path.display(),
+        args.out.join("params.json").display(),
+        args.out.join("histograms.png").display(),
+        args.out.join("metrics.png").display()
+    );
     println!("check it: cargo run --release --bin neos -- cls {}   (its CLs_obs is the cls above)", ws_path.display());
     Ok(())
 }

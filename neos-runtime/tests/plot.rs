@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
-use neos_runtime::plot::{bin_counts, heat_map, histograms, metric_curves, Figure, HeatMap, Hist, PlotError, Scatter};
+use neos_runtime::plot::{
+    bin_counts, heat_map, histograms, metric_curves, stacked, Figure, HeatMap, Hist, PlotError, Scatter, Stack,
+};
 use neos_runtime::train::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,6 +141,45 @@ fn histograms_are_drawn() {
     let path = out("hists.png");
     histograms(&edges, &hists, &path, &Figure::new("Yields after training", "network output", "events")).unwrap();
     check_png(&path, (1200, 800));
+}
+
+/// Stacks on a linear scale and, when the yields span more than two decades, on a log one.
+#[test]
+fn stacks_are_drawn() {
+    let edges = [0.0, 0.2, 0.45, 0.7, 1.0];
+    let fig = Figure::new("Yields after training", "network output", "expected events");
+    for (name, b) in [("stack_linear.png", [40.0, 25.0, 9.0, 3.0]), ("stack_log.png", [4000.0, 250.0, 9.0, 0.3])] {
+        let (s, stat) = ([2.0, 3.5, 6.0, 12.5], [3.0, 2.0, 1.0, 0.5]);
+        let (up, down) = (b.map(|v| 1.1 * v), b.map(|v| 0.9 * v));
+        let stack = Stack {
+            layers: &[Hist { label: "background", counts: &b }, Hist { label: "signal", counts: &s }],
+            band: Some(("MC stat.", &stat)),
+            overlays: &[Hist { label: "up", counts: &up }, Hist { label: "down", counts: &down }],
+        };
+        let path = out(name);
+        stacked(&edges, &stack, &path, &fig).unwrap();
+        check_png(&path, (1200, 800));
+    }
+}
+
+#[test]
+fn stacks_refuse_bad_input() {
+    let path = out("bad_stack.png");
+    let fig = Figure::new("", "x", "events");
+    let edges = [0.0, 1.0, 2.0];
+    let stack = |layers: &[Hist<'_>], band: Option<(&str, &[f64])>| {
+        stacked(&edges, &Stack { layers, band, overlays: &[] }, &path, &fig)
+    };
+    input_error(stack(&[], None), "expected at least one layer to stack, found none");
+    input_error(
+        stack(&[Hist { label: "b", counts: &[1.0, -2.0] }], None),
+        "histogram \"b\": expected yields of at least 0 to stack, found -2 in bin 1",
+    );
+    input_error(
+        stack(&[Hist { label: "b", counts: &[1.0, 2.0] }], Some(("stat", &[1.0]))),
+        "histogram \"stat\": expected 2 bin contents, found 1",
+    );
+    assert!(!path.exists());
 }
 
 #[test]

@@ -8,8 +8,9 @@ use plotters::prelude::*;
 use super::{colour, drawing, first_non_finite, padded, register_font, tick_label, Figure, PlotError, FONT};
 use crate::train::RunLog;
 
-/// Draws the loss and every metric of `log` against the step into a PNG at `path`, one panel
-/// each, with the best step (by the run's selection metric) marked by a dot on every curve.
+/// Draws the training loss and every test metric of `log` against the step into a PNG at
+/// `path`, one panel each, with the best step (by the run's selection metric) marked by a dot
+/// on every curve.
 /// The figure's `x_label` names the step axis of every panel; each panel is titled by its
 /// series, and `y_label` is not used.
 pub fn metric_curves(log: &RunLog, path: &Path, figure: &Figure) -> Result<(), PlotError> {
@@ -63,9 +64,12 @@ pub fn metric_curves(log: &RunLog, path: &Path, figure: &Figure) -> Result<(), P
         let points = &shown;
         let (lo, hi) = if log_y { (lo.log10(), hi.log10()) } else { (lo, hi) };
         let (y0, y1) = padded(lo, hi, 0.06);
+        // The loss is the training objective on each step's batch; the others are the test
+        // set's metrics, which select the best step.
+        let what = if name == "loss" { "training loss (batch)".to_string() } else { format!("test {name}") };
         let caption = match (&log.best, best) {
-            (Some(b), Some(step)) if &b.metric == name => format!("{name} (best {} at step {step})", short(b.value)),
-            _ => name.clone(),
+            (Some(b), Some(step)) if &b.metric == name => format!("{what} (best {} at step {step})", short(b.value)),
+            _ => what,
         };
         let caption = if log_y { format!("{caption}, log scale") } else { caption };
         let mut chart = ChartBuilder::on(panel)

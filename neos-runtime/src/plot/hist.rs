@@ -15,7 +15,7 @@ pub struct Hist<'a> {
 }
 
 /// Checks bin edges: at least two, finite and strictly increasing.
-fn check_edges(edges: &[f64]) -> Result<(), PlotError> {
+pub(super) fn check_edges(edges: &[f64]) -> Result<(), PlotError> {
     if edges.len() < 2 {
         return Err(PlotError::Input(format!("expected at least 2 bin edges, found {}", edges.len())));
     }

@@ -11,10 +11,12 @@
 mod curves;
 mod heatmap;
 mod hist;
+mod stack;
 
 pub use curves::metric_curves;
 pub use heatmap::{heat_map, HeatMap, Scatter};
 pub use hist::{bin_counts, histograms, Hist};
+pub use stack::{stacked, Stack};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
