@@ -89,9 +89,11 @@ pub struct LetAst {
     pub tokens: TokenStream,
 }
 
-/// `model { channel … poi … parameter … interpolation … }`
+/// `model [from "workspace.json"] { channel … poi … parameter … interpolation … measurement … }`
 pub struct ModelAst {
     pub kw: Ident,
+    /// A pyhf workspace the model starts from (its channels spliced with the block's).
+    pub from: Option<syn::LitStr>,
     pub items: Vec<ModelItem>,
 }
 
@@ -110,6 +112,11 @@ pub enum ModelItem {
     /// `interpolation { normsys = code4, histosys = code4p }`
     Interpolation {
         settings: Vec<Setting>,
+    },
+    /// `measurement "name";`: which measurement of the `from` workspace (default: its first).
+    Measurement {
+        kw: Ident,
+        name: syn::LitStr,
     },
     Unknown {
         kw: Ident,

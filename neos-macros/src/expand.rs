@@ -33,7 +33,12 @@ pub fn expand_printing(input: TokenStream, print_dir: Option<&std::path::Path>) 
         Err((header, errors)) => return fallback(header, errors),
     };
     let compiled_at = start.elapsed();
-    let result = generate(&header, &compiled);
+    let result = generate(&header, &compiled).map(|code| {
+        // A workspace the model is spliced into is part of the analysis: the crate is built
+        // again when it changes.
+        let files = header.files.iter();
+        quote!(#code #(const _: &[u8] = ::core::include_bytes!(#files);)*)
+    });
     let generated_at = start.elapsed();
     let printed = match print_dir {
         Some(dir) => print_stages(dir, &header.name, &compiled, compiled_at.as_secs_f64(), generated_at.as_secs_f64()),
@@ -53,7 +58,15 @@ pub fn analyse(input: TokenStream) -> Result<(Header, Compiled), (Option<Header>
         Ok(ast) => ast,
         Err(e) => return Err((syn::parse2::<Header>(input).ok(), vec![e])),
     };
-    let header = Header { attrs: ast.attrs.clone(), vis: ast.vis.clone(), name: ast.name.clone() };
+    let files = ast
+        .items
+        .iter()
+        .filter_map(|i| if let crate::ast::Item::Model(m) = i { m.from.as_ref() } else { None })
+        .map(crate::validate::resolve_model_path)
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let header = Header { attrs: ast.attrs.clone(), vis: ast.vis.clone(), name: ast.name.clone(), files };
     let validated = match validate(&ast) {
         Ok(v) => v,
         Err(errors) => return Err((Some(header), errors)),
@@ -72,6 +85,8 @@ pub struct Header {
     attrs: Vec<Attribute>,
     vis: Visibility,
     name: Ident,
+    /// The workspace files the model is spliced into, to rebuild when they change.
+    files: Vec<String>,
 }
 
 impl Parse for Header {
@@ -83,7 +98,7 @@ impl Parse for Header {
         let _kw: Ident = input.call(syn::ext::IdentExt::parse_any)?;
         let name = input.parse()?;
         input.parse::<TokenStream>()?;
-        Ok(Header { attrs, vis, name })
+        Ok(Header { attrs, vis, name, files: Vec::new() })
     }
 }
 
@@ -91,7 +106,7 @@ impl Parse for Header {
 /// never reached (the crate does not compile), in the manner of thiserror's fallback.
 fn fallback(header: Option<Header>, errors: Vec<syn::Error>) -> TokenStream {
     let errors = errors.into_iter().map(|e| e.to_compile_error());
-    let Some(Header { attrs, vis, name }) = header else {
+    let Some(Header { attrs, vis, name, .. }) = header else {
         return quote!(#(#errors)*);
     };
     let unreachable = quote!(::core::unreachable!("the neos! analysis did not compile"));
@@ -243,7 +258,7 @@ fn print_stages(
 
 /// The generated module and the analysis type around it.
 fn generate(header: &Header, compiled: &Compiled) -> syn::Result<TokenStream> {
-    let Header { attrs, vis, name } = header;
+    let Header { attrs, vis, name, .. } = header;
     let lowered = &compiled.lowered;
     let codegen_error =
         |e: neos_ir::IrError| syn::Error::new(name.span(), format!("generating code for `{name}`: {e}"));

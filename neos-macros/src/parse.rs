@@ -76,13 +76,23 @@ fn parse_item(input: ParseStream<'_>) -> Result<Item> {
             Item::Params { kw, params }
         }
         "model" => {
+            // `model from "workspace.json" { … }` splices the block into a pyhf workspace.
+            let from = if input.peek(Ident::peek_any) {
+                let word = input.call(Ident::parse_any)?;
+                if word != "from" {
+                    return Err(Error::new(word.span(), format!("expected `from \"workspace.json\"` or `{{`, found `{word}`")));
+                }
+                Some(input.parse::<syn::LitStr>()?)
+            } else {
+                None
+            };
             let body;
             braced!(body in input);
             let mut items = Vec::new();
             while !body.is_empty() {
                 items.push(parse_model_item(&body)?);
             }
-            Item::Model(ModelAst { kw, items })
+            Item::Model(ModelAst { kw, from, items })
         }
         "loss" => Item::Loss { kw, entries: entries_until_semicolon(input)? },
         "metrics" => Item::Metrics { kw, entries: entries_until_semicolon(input)? },
@@ -194,6 +204,11 @@ fn parse_model_item(input: ParseStream<'_>) -> Result<ModelItem> {
             let body;
             braced!(body in input);
             ModelItem::Interpolation { settings: comma_separated(&body, parse_setting)? }
+        }
+        "measurement" => {
+            let name: syn::LitStr = input.parse()?;
+            input.parse::<Token![;]>()?;
+            ModelItem::Measurement { kw, name }
         }
         _ => {
             skip_unknown(input)?;

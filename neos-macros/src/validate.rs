@@ -12,6 +12,7 @@
 // them too.
 #[path = "validate/model.rs"]
 mod model;
+pub(crate) use model::resolve_model_path;
 #[path = "validate/params.rs"]
 mod params;
 #[path = "validate/stats.rs"]

@@ -173,3 +173,38 @@ impl<D> Spec<D> {
         self.try_map(|d| Some(f(d))).unwrap_or_default()
     }
 }
+
+impl<D> Spec<D> {
+    /// This model (an existing analysis, e.g. read from a pyhf workspace) with `overlay`'s
+    /// channels and samples spliced in: an overlay channel of a new name is added; one of an
+    /// existing name keeps the base's samples, each overlay sample replacing the base's sample
+    /// of its name or joining them. Every other channel, sample, modifier and parameter setting
+    /// of the base stays. The overlay's POI (if any) and parameter settings take precedence over
+    /// the base's (settings by name), and its interpolation codes are the model's.
+    pub fn spliced(mut self, overlay: Spec<D>) -> Spec<D> {
+        for channel in overlay.channels {
+            match self.channels.iter_mut().find(|c| c.name == channel.name) {
+                None => self.channels.push(channel),
+                Some(base) => {
+                    for sample in channel.samples {
+                        match base.samples.iter_mut().find(|s| s.name == sample.name) {
+                            Some(old) => *old = sample,
+                            None => base.samples.push(sample),
+                        }
+                    }
+                }
+            }
+        }
+        if overlay.poi.is_some() {
+            self.poi = overlay.poi;
+        }
+        for config in overlay.parameters {
+            self.parameters.retain(|p| p.name != config.name);
+            self.parameters.push(config);
+        }
+        self.normsys_code = overlay.normsys_code;
+        self.histosys_code = overlay.histosys_code;
+        self.at = overlay.at;
+        self
+    }
+}

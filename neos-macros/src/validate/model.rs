@@ -3,6 +3,20 @@
 //! `validate.rs` because the model is a concept of its own.
 
 use super::*;
+use neos_ir::histfactory::{FieldShape, Workspace};
+
+/// Where a `model from "…"` path points: relative paths are relative to the crate being
+/// compiled (its `Cargo.toml`'s folder), as `include_str!` is for most users' files.
+pub(crate) fn resolve_model_path(path: &syn::LitStr) -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(path.value());
+    if p.is_absolute() {
+        return p;
+    }
+    match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir).join(p),
+        None => p,
+    }
+}
 
 impl Ctx {
     pub(super) fn model(&mut self, m: &ModelAst) -> Model {
@@ -11,6 +25,7 @@ impl Ctx {
         let mut modifier_names: BTreeSet<String> = BTreeSet::new();
         let mut configs: Vec<(&syn::Ident, &Vec<Setting>)> = Vec::new();
         let mut poi_kw = None;
+        let mut measurement: Option<&syn::LitStr> = None;
         for item in &m.items {
             match item {
                 ModelItem::Channel(c) => {
@@ -99,13 +114,36 @@ impl Ctx {
                         }
                     }
                 }
+                ModelItem::Measurement { kw, name } => {
+                    if m.from.is_none() {
+                        self.err(kw, "expected `measurement` only in a `model from \"workspace.json\"`, found it in a model of its own".into());
+                    } else if measurement.replace(name).is_some() {
+                        self.err(kw, "expected one `measurement` in the model, found a second".into());
+                    }
+                }
                 ModelItem::Unknown { kw } => self.err(
                     kw,
-                    format!("expected `channel`, `poi`, `parameter` or `interpolation` in the model, found `{kw}`"),
+                    format!(
+                        "expected `channel`, `poi`, `parameter`, `interpolation` or `measurement` in the model, found `{kw}`"
+                    ),
                 ),
             }
         }
-        if m.items.iter().all(|i| !matches!(i, ModelItem::Channel(_))) {
+        // A model from a workspace keeps every channel, sample, modifier and setting of it that
+        // the block does not replace.
+        if let Some(path) = &m.from {
+            match self.base_model(path, measurement) {
+                Some(base) => {
+                    for c in &base.channels {
+                        for s in &c.samples {
+                            modifier_names.extend(s.modifiers.iter().map(|m| m.name.clone()));
+                        }
+                    }
+                    model = base.spliced(model);
+                }
+                None => return model,
+            }
+        } else if m.items.iter().all(|i| !matches!(i, ModelItem::Channel(_))) {
             self.err(&m.kw, "expected at least one channel in the model, found none".into());
         }
         match &model.poi {
@@ -127,10 +165,86 @@ impl Ctx {
                 continue;
             }
             if let Some(c) = self.parameter_config(name, settings) {
+                // The block's setting of a parameter replaces the workspace's.
+                model.parameters.retain(|p| p.name != c.name);
                 model.parameters.push(c);
             }
         }
         model
+    }
+
+    /// The model of a pyhf workspace file (a measurement of it, by default its first), its
+    /// histograms as constant arrays, each element located at the path literal; `None` after
+    /// reporting why it cannot be read.
+    fn base_model(&mut self, path: &syn::LitStr, measurement: Option<&syn::LitStr>) -> Option<Model> {
+        let file = resolve_model_path(path);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                let shown = path.value();
+                self.err(path, format!("expected a readable pyhf workspace at {shown:?} (relative to the crate's Cargo.toml), found {e}"));
+                return None;
+            }
+        };
+        let ws = match Workspace::from_json(&text) {
+            Ok(ws) => ws,
+            Err(e) => {
+                self.err(path, format!("expected a pyhf workspace in {:?}, found an error: {e}", path.value()));
+                return None;
+            }
+        };
+        let meas = match ws.measurement(measurement.map(|m| m.value()).as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.err(measurement.map_or(path as &dyn ToTokens, |m| m as &dyn ToTokens), format!("{:?}: {e}", path.value()));
+                return None;
+            }
+        };
+        let at = self.spans.loc(path);
+        let spec = ws.spec(meas, NormSysCode::default(), HistoSysCode::default());
+        let array = |v: &Vec<f64>| Expr { kind: ExprKind::Array(v.clone()), at };
+        let channels = spec
+            .channels
+            .iter()
+            .map(|c| Channel {
+                name: c.name.clone(),
+                samples: c
+                    .samples
+                    .iter()
+                    .map(|s| Sample {
+                        name: s.name.clone(),
+                        nominal: array(&s.nominal),
+                        modifiers: s
+                            .modifiers
+                            .iter()
+                            .map(|md| Modifier {
+                                name: md.name.clone(),
+                                ty: md.ty,
+                                // Each piece of data in the language's shape: a number for a
+                                // normsys factor, an array of the bins otherwise.
+                                data: md
+                                    .data
+                                    .iter()
+                                    .zip(md.ty.fields())
+                                    .map(|(d, f)| match f.shape {
+                                        FieldShape::Scalar => {
+                                            Expr { kind: ExprKind::Num(d.first().copied().unwrap_or(f64::NAN)), at }
+                                        }
+                                        FieldShape::Bins => array(d),
+                                    })
+                                    .collect(),
+                                at,
+                            })
+                            .collect(),
+                        at,
+                    })
+                    .collect(),
+                at,
+            })
+            .collect();
+        let poi = spec.poi.map(|(name, _)| (name, at));
+        let parameters = spec.parameters.into_iter().map(|p| ParameterConfig { at, ..p }).collect();
+        Some(Model { channels, poi, parameters, at, ..Model::default() })
     }
 
     /// A modifier, its arguments read by the facts of its type: none, one positional (the
