@@ -12,18 +12,22 @@ use neos::ir::histfactory::Workspace;
 
 neos::neos! {
     analysis Spliced {
-        inputs { sig: events[2], ttbar: weighted events[2] }
+        inputs { sig: events[2], bkg: weighted events[2] }
         knobs { bandwidth = 0.1 }
         params {
             nn = mlp(2 => 8 => 1, relu, sigmoid);
             edges = bin_edges(0.0..1.0, bins = 3, trainable);
         }
         let s = hist(nn(sig), edges, bandwidth, scale = 8.0);
-        let b = hist(nn(ttbar), edges, bandwidth, weights = weights(ttbar), scale = 1.0);
-        model from "tests/data/splice/base.json" {
+        let b = hist(nn(bkg), edges, bandwidth, weights = weights(bkg), scale = 1.0);
+        model from "examples/data/existing_analysis.json" {
             channel nn_region {
-                sample signal = s { normfactor mu, normsys jes(lo = 0.95, hi = 1.05) }
-                sample ttbar = b { normfactor ttbar_norm, normsys jes(lo = 0.9, hi = 1.1), staterror stat_nn(mcstat(b)) }
+                sample signal = s { normfactor mu, normsys jet_energy_scale(lo = 0.95, hi = 1.05) }
+                sample background = b {
+                    normfactor background_norm,
+                    normsys jet_energy_scale(lo = 0.9, hi = 1.1),
+                    staterror stat_nn(mcstat(b))
+                }
             }
         }
         loss cls;
@@ -51,9 +55,9 @@ fn the_workspace_is_kept_and_the_network_region_added() {
     let params = analysis.init(3);
     let hard = [("bandwidth", 1e-9)];
     let exported = Workspace::from_json(&analysis.workspace(&params, &views(&data), &hard).unwrap()).unwrap();
-    let base = Workspace::from_json(&std::fs::read_to_string("tests/data/splice/base.json").unwrap()).unwrap();
+    let base = Workspace::from_json(&std::fs::read_to_string("examples/data/existing_analysis.json").unwrap()).unwrap();
     let names = |ws: &Workspace| ws.channels.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&exported), ["signal_region", "ttbar_control", "wjets_control", "validation_region", "nn_region"]);
+    assert_eq!(names(&exported), ["background_control", "sideband", "validation_region", "nn_region"]);
     // Every channel of the workspace keeps its samples, numbers and modifiers.
     for (kept, original) in exported.channels.iter().zip(&base.channels) {
         assert_eq!(kept.samples.len(), original.samples.len());

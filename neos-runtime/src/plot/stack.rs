@@ -85,13 +85,16 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     let lo = positive.iter().copied().filter(|v| *v >= 1e-3 * hi).fold(f64::INFINITY, f64::min);
     let log_y = lo.is_finite() && hi / lo > 100.0;
     // In log mode every value is drawn as log10 of itself, from the decade below the smallest
-    // content; room above the top holds the legend.
+    // content. The legend sits in the upper right, one line per entry: the axis reaches high
+    // enough that the contents stay below it.
     let floor = if log_y { lo.log10().floor() } else { 0.0 };
     let y = |v: f64| if log_y { v.max(10f64.powf(floor)).log10() } else { v };
+    let entries = stack.layers.len() + stack.overlays.len() + usize::from(stack.band.is_some());
+    let legend = (0.06 + 0.06 * entries as f64).min(0.6);
     let (y0, y1) = if log_y {
-        (floor, hi.log10() + 0.35 * (hi.log10() - floor).max(1.0))
+        (floor, floor + (hi.log10() - floor).max(1.0) / (1.0 - legend))
     } else {
-        (0.0, if hi > 0.0 { 1.3 * hi } else { 1.0 })
+        (0.0, if hi > 0.0 { hi / (1.0 - legend) } else { 1.0 })
     };
     let (x0, x1) = (edges[0], edges[bins]);
 
