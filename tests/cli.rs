@@ -112,7 +112,7 @@ fn bad_input_gives_one_line_and_a_failing_exit() {
         ),
         (
             vec!["cls", good.to_str().unwrap(), "--measurement", "other"],
-            "expected a measurement named `other`, found only meas",
+            "expected a measurement named `other`, found only `meas`",
         ),
     ];
     for (args, message) in checks {

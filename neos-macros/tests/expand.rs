@@ -111,6 +111,21 @@ fn errors_name_what_was_expected_and_found() {
 }
 
 #[test]
+fn splicing_errors_name_the_file_and_what_does_not_fit() {
+    let from = r#"model from "../examples/data/existing_analysis.json" {"#;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("model {", r#"model from "no/such/workspace.json" {"#)], "expected a readable pyhf workspace at \"no/such/workspace.json\" (relative to the crate's Cargo.toml), found No such file or directory (os error 2)"),
+        (&[("model {", from), ("channel singlechannel {", "channel validation_region {")], "channel `validation_region`, sample `other`: expected 4 bins like the channel's first sample `signal`, found 3"),
+        (&[("model {", from), ("poi mu;", r#"measurement "other";"#)], r#""../examples/data/existing_analysis.json": measurements: expected a measurement named `other`, found only `measurement`"#),
+        (&[("poi mu;", r#"poi mu; measurement "measurement";"#)], r#"expected `measurement` only in a `model from "workspace.json"`, found it in a model of its own"#),
+    ];
+    for (edits, expected) in cases {
+        let found = check(edits);
+        assert!(found.iter().any(|m| m == expected), "{edits:?}: expected the error {expected:?}, found {found:?}");
+    }
+}
+
+#[test]
 fn a_parse_error_still_gives_the_stub() {
     let found = check(&[("loss cls(mu = 1.0),", "loss cls(mu = 1.0) discovery,")]);
     assert_eq!(found, ["expected `,`"]);

@@ -74,8 +74,9 @@ fn model_error(at: Loc, message: String) -> IrError {
     IrError::Model { at, message }
 }
 
-/// Checks one piece of data against the shape its field needs: one number, or one per bin.
-fn check_shape(t: Tensor<'_>, shape: FieldShape, bins: usize, what: &str) -> std::result::Result<(), String> {
+/// Checks one piece of data against the shape its field needs: one number, or one per bin of
+/// the channel, whose bin count its first sample (`first`) sets.
+fn check_shape(t: Tensor<'_>, shape: FieldShape, (bins, first): (usize, &str), what: &str) -> std::result::Result<(), String> {
     let fits = match shape {
         FieldShape::Scalar => t.shape().is_scalar() || t.shape() == Shape::fixed(&[1]),
         FieldShape::Bins => t.shape() == Shape::fixed(&[bins]) || (bins == 1 && t.shape().is_scalar()),
@@ -85,7 +86,7 @@ fn check_shape(t: Tensor<'_>, shape: FieldShape, bins: usize, what: &str) -> std
     }
     let expected = match shape {
         FieldShape::Scalar => "a scalar".to_string(),
-        FieldShape::Bins => format!("{bins} bins like the channel's first sample"),
+        FieldShape::Bins => format!("{bins} bins like the channel's first sample `{first}`"),
     };
     Err(match (shape, t.shape().dims()) {
         (FieldShape::Bins, [crate::types::Dim::Fixed(found)]) => format!("{what}: expected {expected}, found {found}"),
@@ -149,9 +150,12 @@ impl<'b> Model<'b> {
                         ),
                     );
                 }
-                let what = format!("sample `{}`", sample.name);
-                if let Err(e) = check_shape(sample.nominal.tensor(), FieldShape::Bins, bins, &what) {
+                let what = format!("channel `{}`, sample `{}`", channel.name, sample.name);
+                let like = (bins, first.name.as_str());
+                if let Err(e) = check_shape(sample.nominal.tensor(), FieldShape::Bins, like, &what) {
+                    // Its modifiers' data have the sample's bins: one error says it.
                     push_error(&mut errors, sample.nominal.at().unwrap_or(sample.at), e);
+                    continue;
                 }
                 let mut modifier_names = BTreeMap::new();
                 for m in &sample.modifiers {
@@ -180,7 +184,7 @@ impl<'b> Model<'b> {
                     }
                     for (field, d) in fields.iter().zip(&m.data) {
                         let what = format!("{} `{}`: {}", m.ty, m.name, field.lang);
-                        if let Err(e) = check_shape(d.tensor(), field.shape, bins, &what) {
+                        if let Err(e) = check_shape(d.tensor(), field.shape, like, &what) {
                             push_error(&mut errors, d.at().unwrap_or(m.at), e);
                         }
                     }

@@ -345,7 +345,7 @@ impl Workspace {
                 .first()
                 .ok_or_else(|| error("measurements", "expected a measurement, found none".into())),
             Some(n) => self.measurements.iter().find(|m| m.name == n).ok_or_else(|| {
-                let names: Vec<&str> = self.measurements.iter().map(|m| m.name.as_str()).collect();
+                let names: Vec<String> = self.measurements.iter().map(|m| format!("`{}`", m.name)).collect();
                 error("measurements", format!("expected a measurement named `{n}`, found only {}", names.join(", ")))
             }),
         }
