@@ -71,6 +71,13 @@
 //!   `histosys n(lo = …, hi = …)`, `staterror n(uncertainties)`, `shapesys n(uncertainties)`;
 //!   `poi name;`; `parameter name { init = …, bounds = (lo, hi), fixed = …, auxdata = […],
 //!   sigmas = […] }`; `interpolation { normsys = code1|code4, histosys = code0|code2|code4p }`.
+//! - `model from "workspace.json" { … }` — an existing analysis: the pyhf workspace's channels,
+//!   samples, modifiers and measurement settings (its first measurement, or the one named by
+//!   `measurement "name";`), with the block's channels spliced in. A channel of a new name is
+//!   added; in a channel of the file's, a sample replaces the file's sample of its name or joins
+//!   them. Modifiers share parameters with the file's by name; the block's `poi` and
+//!   `parameter` settings take precedence. The path is relative to the crate's `Cargo.toml`; the
+//!   file is read when the crate is compiled, and editing it rebuilds the analysis.
 //! - `loss entry, …;` — objectives selectable at run time, the first the default: `cls`,
 //!   `cls(mu = 1.0)` (the poi's test value), `discovery`, `poi_uncert`,
 //!   `bce(signal_output, background_output, …)`, or `name = 0.5 * cls + 0.5 * bce(…)`.
@@ -84,7 +91,9 @@
 //!
 //! `Blobs::new()`, `init(seed)`, `loss`, `value_and_grad` (by objective name, on a batch of one
 //! `ArrayView2` per sample), `metrics`, `values` (every `let` and the bin edges), `network`
-//! (a network on any points), `edges`, and the trainer's `Analysis` trait.
+//! (a network on any points), `edges`, `workspace` (the analysis as a pyhf JSON workspace),
+//! `save_params` and `load_params` (the parameters by name and shape), `PARAMS` (the parameter
+//! layout), and the trainer's `Analysis` trait.
 //!
 //! # Looking at the IR
 //!
