@@ -218,8 +218,12 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     let out = &args.out;
     let err = |e: plot::PlotError| e.to_string();
     let params = if log.best_params.is_empty() { &log.params } else { &log.best_params };
-    plot::metric_curves(log, &out.join("metrics.png"), &Figure::new("neos blobs: training loss and test-set metrics", "step", ""))
-        .map_err(err)?;
+    plot::metric_curves(
+        log,
+        &out.join("metrics.png"),
+        &Figure::new("neos blobs: training loss and test-set metrics", "step", ""),
+    )
+    .map_err(err)?;
 
     // Histograms of fresh events from each blob through the selected network, with hard bins.
     let held_out = blobs(2500, args.seed.wrapping_add(1));

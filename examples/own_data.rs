@@ -183,8 +183,9 @@ fn read_samples(dir: &Path) -> Result<Vec<Sample>, String> {
         dir.join("signal_weights.npy"),
     )
     .map_err(e)?;
-    let bkg = split(data::read_root(dir.join("background.root"), "events", &all).map_err(e)?, dir.join("background.root"))
-        .map_err(e)?;
+    let bkg =
+        split(data::read_root(dir.join("background.root"), "events", &all).map_err(e)?, dir.join("background.root"))
+            .map_err(e)?;
     let up = split(data::read_csv(dir.join("background_up.csv"), &all).map_err(e)?, dir.join("background_up.csv"))
         .map_err(e)?;
     let down = split(
@@ -236,8 +237,8 @@ fn run(args: &Args) -> Result<(), String> {
     config.checkpoint_every = 10;
     config.out_dir = Some(args.out.clone());
     config.progress = !args.quiet;
-    let log = train::train_with(&mut analysis, &arrays, &config, &mut |r| Some(step_line(r)))
-        .map_err(|e| e.to_string())?;
+    let log =
+        train::train_with(&mut analysis, &arrays, &config, &mut |r| Some(step_line(r))).map_err(|e| e.to_string())?;
     summary(&log);
 
     // The trained analysis on every event, with hard histograms.

@@ -40,7 +40,8 @@ fn data() -> [Array2<f64>; 2] {
     let wave = |i: usize, k: usize| (((i * 7919 + k * 104_729) % 1000) as f64 / 1000.0 - 0.5) * 2.0;
     let sig = Array2::from_shape_fn((150, 2), |(i, j)| 1.0 + wave(i, j));
     let n = 400;
-    let bkg = Array2::from_shape_fn((n, 3), |(i, j)| if j < 2 { -0.6 + 1.5 * wave(i, j + 2) } else { 200.0 / n as f64 });
+    let bkg =
+        Array2::from_shape_fn((n, 3), |(i, j)| if j < 2 { -0.6 + 1.5 * wave(i, j + 2) } else { 200.0 / n as f64 });
     [sig, bkg]
 }
 
@@ -70,7 +71,9 @@ fn the_workspace_is_kept_and_the_network_region_added() {
         }
     }
     // The measurement's settings are the workspace's.
-    let configs = |ws: &Workspace| ws.measurements[0].parameters.iter().map(|p| (p.name.clone(), p.bounds.clone())).collect::<Vec<_>>();
+    let configs = |ws: &Workspace| {
+        ws.measurements[0].parameters.iter().map(|p| (p.name.clone(), p.bounds.clone())).collect::<Vec<_>>()
+    };
     assert_eq!(configs(&exported), configs(&base));
     assert_eq!(exported.measurements[0].poi.0, "mu");
 }

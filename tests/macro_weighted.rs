@@ -183,7 +183,10 @@ fn weighted_gradients_match_central_differences() {
             p[k] -= 2.0 * eps;
             let down = analysis.loss(objective, &p, &batch, &[]).unwrap();
             let numeric = (up - down) / (2.0 * eps);
-            assert!((g - numeric).abs() <= 1e-5 * scale, "{objective}, parameter {k}: symbolic {g:e}, numeric {numeric:e}");
+            assert!(
+                (g - numeric).abs() <= 1e-5 * scale,
+                "{objective}, parameter {k}: symbolic {g:e}, numeric {numeric:e}"
+            );
         }
     }
 }
@@ -195,7 +198,8 @@ fn weighted_gradients_match_central_differences() {
 fn the_trainer_trains_weighted_samples_of_unequal_sizes() {
     let mut analysis = Weighted::new();
     let data = data();
-    let config = TrainConfig { steps: 1, batch_size: 40, learning_rate: 1e-2, seed: 2, ..TrainConfig::new("cls", "cls") };
+    let config =
+        TrainConfig { steps: 1, batch_size: 40, learning_rate: 1e-2, seed: 2, ..TrainConfig::new("cls", "cls") };
     let log = train(&mut analysis, &data, &config).unwrap();
     let events: Vec<usize> = log.settings.samples.iter().map(|s| s.test_events).collect();
     assert_eq!(events, [30, 75, 23, 38]);
@@ -224,11 +228,14 @@ fn the_exported_workspace_gives_the_analysis_cls() {
     let hard = [("bandwidth", 1e-9)];
     let text = analysis.workspace(&params, &views(&data), &hard).unwrap();
     let ws = neos::ir::histfactory::Workspace::from_json(&text).unwrap();
-    let layout: Vec<(String, Vec<(String, Vec<String>)>)> = ws
+    // Each channel's name with its samples' names and their modifiers' names.
+    type Layout = Vec<(String, Vec<(String, Vec<String>)>)>;
+    let layout: Layout = ws
         .channels
         .iter()
         .map(|c| {
-            let samples = c.samples.iter().map(|s| (s.name.clone(), s.modifiers.iter().map(|m| m.name.clone()).collect()));
+            let samples =
+                c.samples.iter().map(|s| (s.name.clone(), s.modifiers.iter().map(|m| m.name.clone()).collect()));
             (c.name.clone(), samples.collect())
         })
         .collect();
@@ -311,7 +318,10 @@ fn parameters_round_trip_with_names_and_shapes() {
     let path = dir.join("weighted.json");
     analysis.save_params(&params, &path).unwrap();
     let back = analysis.load_params(&path).unwrap();
-    assert_eq!(back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), params.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        params.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     let text: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(text["parameters"][0]["name"], "nn_w0");
     assert_eq!(text["parameters"][0]["shape"], serde_json::json!([2, 4]));

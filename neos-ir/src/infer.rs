@@ -59,7 +59,10 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType, String> {
             arity(inputs, 1)?;
             check_valid_shape(shape)?;
             let s = &inputs[0].shape;
-            if s.events_group() != shape.events_group() || s.events_dims() != shape.events_dims() || s.fixed_numel() != shape.fixed_numel() {
+            if s.events_group() != shape.events_group()
+                || s.events_dims() != shape.events_dims()
+                || s.fixed_numel() != shape.fixed_numel()
+            {
                 return Err(format!("expected a shape with as many elements as {s}, found {shape}"));
             }
             Ok(TensorType::new(inputs[0].dtype, shape.clone()))

@@ -80,7 +80,10 @@ fn parse_item(input: ParseStream<'_>) -> Result<Item> {
             let from = if input.peek(Ident::peek_any) {
                 let word = input.call(Ident::parse_any)?;
                 if word != "from" {
-                    return Err(Error::new(word.span(), format!("expected `from \"workspace.json\"` or `{{`, found `{word}`")));
+                    return Err(Error::new(
+                        word.span(),
+                        format!("expected `from \"workspace.json\"` or `{{`, found `{word}`"),
+                    ));
                 }
                 Some(input.parse::<syn::LitStr>()?)
             } else {

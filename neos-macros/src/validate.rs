@@ -87,8 +87,7 @@ struct Ctx {
 }
 
 const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
-const FUNCTIONS: &str =
-    "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, hist, count, weights or mcstat";
+const FUNCTIONS: &str = "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, hist, count, weights or mcstat";
 const STATS: &str = "cls, discovery, poi_uncert or bce";
 
 /// Checks the analysis and builds its description, or returns every error found.
@@ -421,7 +420,10 @@ impl Ctx {
                     _ => {
                         self.err(
                             positional[0],
-                            format!("`weights`: expected the name of a weighted input, found `{}`", tokens(positional[0])),
+                            format!(
+                                "`weights`: expected the name of a weighted input, found `{}`",
+                                tokens(positional[0])
+                            ),
                         );
                         return None;
                     }

@@ -82,8 +82,9 @@ impl Sample {
             ));
         }
         if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
-            return Err(DataError::new(file, format!("expected a finite weight, found {}", weights[i]))
-                .at("weight", Some(i)));
+            return Err(
+                DataError::new(file, format!("expected a finite weight, found {}", weights[i])).at("weight", Some(i))
+            );
         }
         Ok(Sample { events, weights: Some(weights) })
     }
@@ -130,7 +131,9 @@ fn check_finite(file: &Path, x: ArrayView2<'_, f64>, names: &[String]) -> Result
 /// read as one feature). Non-finite values are refused.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Array2<f64>, DataError> {
     let path = path.as_ref();
-    let why = |e: ndarray_npy::ReadNpyError| DataError::new(path, format!("expected a NumPy array of f64 or f32 values, found {e}"));
+    let why = |e: ndarray_npy::ReadNpyError| {
+        DataError::new(path, format!("expected a NumPy array of f64 or f32 values, found {e}"))
+    };
     let x: Array2<f64> = match ndarray_npy::read_npy::<_, Array2<f64>>(path) {
         Ok(x) => x,
         Err(first) => {
@@ -178,15 +181,20 @@ pub fn read_csv(path: impl AsRef<Path>, columns: &[&str]) -> Result<Array2<f64>,
         match header.iter().position(|h| h == c) {
             Some(i) => index.push(i),
             None => {
-                return Err(DataError::new(path, format!("expected the column in the header, found {}", header.join(", ")))
-                    .at(*c, None))
+                return Err(DataError::new(
+                    path,
+                    format!("expected the column in the header, found {}", header.join(", ")),
+                )
+                .at(*c, None))
             }
         }
     }
     let mut values = Vec::new();
     let mut rows = 0;
     for (row, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| DataError::new(path, format!("expected a row of {} fields, found {e}", header.len())).at("", Some(row)))?;
+        let record = record.map_err(|e| {
+            DataError::new(path, format!("expected a row of {} fields, found {e}", header.len())).at("", Some(row))
+        })?;
         for (&i, c) in index.iter().zip(columns) {
             let field = record.get(i).unwrap_or("");
             let v: f64 = field
@@ -218,28 +226,39 @@ pub fn read_root(path: impl AsRef<Path>, tree: &str, branches: &[&str]) -> Resul
     let read = || -> Result<Array2<f64>, DataError> {
         let mut file = oxyroot::RootFile::open(path)
             .map_err(|e| DataError::new(path, format!("expected a readable ROOT file, found {e}")))?;
-        let t = file
-            .get_tree(tree)
-            .map_err(|e| DataError::new(path, format!("expected a TTree `{tree}`, found {e}")))?;
+        let t =
+            file.get_tree(tree).map_err(|e| DataError::new(path, format!("expected a TTree `{tree}`, found {e}")))?;
         let entries = usize::try_from(t.entries()).unwrap_or(0);
         let mut x = Array2::<f64>::zeros((entries, branches.len()));
         for (k, name) in branches.iter().enumerate() {
             let Some(b) = t.branch(name) else {
                 let found: Vec<String> = t.branches().map(|b| b.name().to_string()).collect();
-                return Err(DataError::new(path, format!("expected a branch of tree `{tree}`, found only {}", found.join(", ")))
-                    .at(*name, None));
+                return Err(DataError::new(
+                    path,
+                    format!("expected a branch of tree `{tree}`, found only {}", found.join(", ")),
+                )
+                .at(*name, None));
             };
             let kind = b.item_type_name();
-            let bad = |e: String| DataError::new(path, format!("expected values of type {kind}, found {e}")).at(*name, None);
+            let bad =
+                |e: String| DataError::new(path, format!("expected values of type {kind}, found {e}")).at(*name, None);
             let values: Vec<f64> = match kind.as_str() {
                 "double" | "Double_t" => b.as_iter::<f64>().map_err(|e| bad(e.to_string()))?.collect(),
                 "float" | "Float_t" => b.as_iter::<f32>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect(),
-                "int32_t" | "int" | "Int_t" => b.as_iter::<i32>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect(),
+                "int32_t" | "int" | "Int_t" => {
+                    b.as_iter::<i32>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect()
+                }
                 "uint32_t" | "UInt_t" => b.as_iter::<u32>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect(),
-                "int16_t" | "short" | "Short_t" => b.as_iter::<i16>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect(),
+                "int16_t" | "short" | "Short_t" => {
+                    b.as_iter::<i16>().map_err(|e| bad(e.to_string()))?.map(f64::from).collect()
+                }
                 // Integers beyond 2^53 lose their last digits as f64; counts and flags do not.
-                "int64_t" | "Long64_t" => b.as_iter::<i64>().map_err(|e| bad(e.to_string()))?.map(|v| v as f64).collect(),
-                "bool" | "Bool_t" => b.as_iter::<bool>().map_err(|e| bad(e.to_string()))?.map(|v| f64::from(u8::from(v))).collect(),
+                "int64_t" | "Long64_t" => {
+                    b.as_iter::<i64>().map_err(|e| bad(e.to_string()))?.map(|v| v as f64).collect()
+                }
+                "bool" | "Bool_t" => {
+                    b.as_iter::<bool>().map_err(|e| bad(e.to_string()))?.map(|v| f64::from(u8::from(v))).collect()
+                }
                 other => {
                     return Err(DataError::new(
                         path,
@@ -249,8 +268,11 @@ pub fn read_root(path: impl AsRef<Path>, tree: &str, branches: &[&str]) -> Resul
                 }
             };
             if values.len() != entries {
-                return Err(DataError::new(path, format!("expected {entries} entries as the tree has, found {}", values.len()))
-                    .at(*name, None));
+                return Err(DataError::new(
+                    path,
+                    format!("expected {entries} entries as the tree has, found {}", values.len()),
+                )
+                .at(*name, None));
             }
             x.column_mut(k).assign(&Array1::from(values));
         }
@@ -258,8 +280,9 @@ pub fn read_root(path: impl AsRef<Path>, tree: &str, branches: &[&str]) -> Resul
     };
     // The reader may still panic on a damaged file past its header: that is reported as an
     // error of this file, not a crash of the program reading it.
-    let x = std::panic::catch_unwind(read)
-        .map_err(|_| DataError::new(path, "expected a readable ROOT file, found a damaged one (the reader failed)"))??;
+    let x = std::panic::catch_unwind(read).map_err(|_| {
+        DataError::new(path, "expected a readable ROOT file, found a damaged one (the reader failed)")
+    })??;
     let names: Vec<String> = branches.iter().map(|b| b.to_string()).collect();
     check_finite(path, x.view(), &names)?;
     Ok(x)
@@ -276,8 +299,11 @@ pub fn write_npy(path: impl AsRef<Path>, x: &Array2<f64>) -> Result<(), DataErro
 pub fn write_root(path: impl AsRef<Path>, tree: &str, columns: &[(&str, &[f64])]) -> Result<(), DataError> {
     let path = path.as_ref();
     if let Some((name, c)) = columns.iter().find(|(_, c)| c.len() != columns[0].1.len()) {
-        return Err(DataError::new(path, format!("expected {} entries like the first branch, found {}", columns[0].1.len(), c.len()))
-            .at(*name, None));
+        return Err(DataError::new(
+            path,
+            format!("expected {} entries like the first branch, found {}", columns[0].1.len(), c.len()),
+        )
+        .at(*name, None));
     }
     let name = path.to_str().ok_or_else(|| DataError::new(path, "expected a path of UTF-8 characters"))?;
     let write = || -> Result<(), DataError> {
@@ -285,6 +311,8 @@ pub fn write_root(path: impl AsRef<Path>, tree: &str, columns: &[(&str, &[f64])]
         let mut file = oxyroot::RootFile::create(name).map_err(|e| err(e.to_string()))?;
         let mut t = oxyroot::WriterTree::new(tree);
         for (branch, values) in columns {
+            // The writer keeps its branches' iterators past this borrow: they own their values.
+            #[allow(clippy::unnecessary_to_owned)]
             t.new_branch(*branch, values.to_vec().into_iter());
         }
         t.write(&mut file).map_err(|e| err(e.to_string()))?;

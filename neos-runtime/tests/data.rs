@@ -68,12 +68,27 @@ fn root_trees_round_trip_and_refuse_what_they_lack() {
     let (x, y) = ([0.5, -1.0, 2.0], [10.0, 20.0, 30.0]);
     write_root(&path, "events", &[("x", &x), ("y", &y)]).unwrap();
     assert_eq!(read_root(&path, "events", &["y", "x"]).unwrap(), array![[10.0, 0.5], [20.0, -1.0], [30.0, 2.0]]);
-    check(read_root(&path, "events", &["x", "pt"]), Some("pt"), None, "expected a branch of tree `events`, found only x, y");
+    check(
+        read_root(&path, "events", &["x", "pt"]),
+        Some("pt"),
+        None,
+        "expected a branch of tree `events`, found only x, y",
+    );
     check(read_root(&path, "nominal", &["x"]), None, None, "expected a TTree `nominal`");
-    check(write_root(dir.join("uneven.root"), "t", &[("a", &x), ("b", &y[..2])]), Some("b"), None, "expected 3 entries");
+    check(
+        write_root(dir.join("uneven.root"), "t", &[("a", &x), ("b", &y[..2])]),
+        Some("b"),
+        None,
+        "expected 3 entries",
+    );
     // Not ROOT at all, and ROOT's magic bytes on a damaged file: errors, not crashes.
     std::fs::write(dir.join("text.root"), "hello, world").unwrap();
-    check(read_root(dir.join("text.root"), "events", &["x"]), None, None, "expected a ROOT file (starting with `root`)");
+    check(
+        read_root(dir.join("text.root"), "events", &["x"]),
+        None,
+        None,
+        "expected a ROOT file (starting with `root`)",
+    );
     let mut damaged = std::fs::read(&path).unwrap();
     damaged.truncate(200);
     std::fs::write(dir.join("damaged.root"), damaged).unwrap();
@@ -87,6 +102,16 @@ fn weighted_samples_append_their_weights_and_check_them() {
     assert_eq!(sample.to_array(), array![[1.0, 2.0, 0.5], [3.0, 4.0, 1.5]]);
     assert_eq!(sample.sum_weights(), 2.0);
     assert_eq!(Sample::new(events.clone()).sum_weights(), 2.0);
-    check(Sample::weighted(events.clone(), array![1.0], "w.npy"), None, None, "expected one weight per event (2 events), found 1 weights");
-    check(Sample::weighted(events, array![1.0, f64::NAN], "w.npy"), Some("weight"), Some(1), "expected a finite weight, found NaN");
+    check(
+        Sample::weighted(events.clone(), array![1.0], "w.npy"),
+        None,
+        None,
+        "expected one weight per event (2 events), found 1 weights",
+    );
+    check(
+        Sample::weighted(events, array![1.0, f64::NAN], "w.npy"),
+        Some("weight"),
+        Some(1),
+        "expected a finite weight, found NaN",
+    );
 }

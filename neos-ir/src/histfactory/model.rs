@@ -76,7 +76,12 @@ fn model_error(at: Loc, message: String) -> IrError {
 
 /// Checks one piece of data against the shape its field needs: one number, or one per bin of
 /// the channel, whose bin count its first sample (`first`) sets.
-fn check_shape(t: Tensor<'_>, shape: FieldShape, (bins, first): (usize, &str), what: &str) -> std::result::Result<(), String> {
+fn check_shape(
+    t: Tensor<'_>,
+    shape: FieldShape,
+    (bins, first): (usize, &str),
+    what: &str,
+) -> std::result::Result<(), String> {
     let fits = match shape {
         FieldShape::Scalar => t.shape().is_scalar() || t.shape() == Shape::fixed(&[1]),
         FieldShape::Bins => t.shape() == Shape::fixed(&[bins]) || (bins == 1 && t.shape().is_scalar()),

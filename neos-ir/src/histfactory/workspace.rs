@@ -472,7 +472,11 @@ fn modifier_json<D>(m: &Modifier<D>, datum: &dyn Fn(&D, FieldShape) -> Value) ->
         [] => Value::Null,
         [f] if f.json.is_none() => m.data.first().map_or(Value::Null, |d| datum(d, f.shape)),
         _ => Value::Object(
-            fields.iter().zip(&m.data).map(|(f, d)| (f.json.unwrap_or("data").to_string(), datum(d, f.shape))).collect(),
+            fields
+                .iter()
+                .zip(&m.data)
+                .map(|(f, d)| (f.json.unwrap_or("data").to_string(), datum(d, f.shape)))
+                .collect(),
         ),
     }
 }

@@ -276,7 +276,8 @@ pub fn lower(analysis: &Analysis) -> std::result::Result<Lowered, LangError> {
                 l.error(input.at, format!("input `{}`: expected at most {} inputs, found more", input.name, u16::MAX));
                 continue;
             };
-            let t = b.input(&input.name, DType::F64, Shape::new([Dim::Events(group), Dim::Fixed(input.features.max(1))]));
+            let t =
+                b.input(&input.name, DType::F64, Shape::new([Dim::Events(group), Dim::Fixed(input.features.max(1))]));
             l.scope.insert(input.name.clone(), Binding::Tensor(t));
             inputs.push((input.name.clone(), input.features));
             if input.weighted {
@@ -612,7 +613,8 @@ impl<'a, 'b> Lowering<'a, 'b> {
                             self.sample(gx),
                             self.sample(gy)
                         ),
-                        _ => message.replace(&x.shape().to_string(), &self.shown(&x.shape()))
+                        _ => message
+                            .replace(&x.shape().to_string(), &self.shown(&x.shape()))
                             .replace(&y.shape().to_string(), &self.shown(&y.shape())),
                     };
                     self.error(at, message);
@@ -677,7 +679,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 };
                 if let Some(s) = s.filter(|s| !s.shape().is_scalar()) {
                     let found = self.shown(&s.shape());
-                    self.error(scale.as_ref().map_or(at, |e| e.at), format!("count: expected a scalar scale, found {found}"));
+                    self.error(
+                        scale.as_ref().map_or(at, |e| e.at),
+                        format!("count: expected a scalar scale, found {found}"),
+                    );
                     return None;
                 }
                 let parts = HistParts { values: v, binning: None, weights: w, group, scale: s };
@@ -724,16 +729,25 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     ok = false;
                 }
                 if !matches!(edges_t.shape().dims(), [Dim::Fixed(n)] if *n >= 2) {
-                    self.error(edges.at, format!("hist: expected bin edges [bins + 1], found {}", self.shown(&edges_t.shape())));
+                    self.error(
+                        edges.at,
+                        format!("hist: expected bin edges [bins + 1], found {}", self.shown(&edges_t.shape())),
+                    );
                     ok = false;
                 }
                 if !h.shape().is_scalar() {
-                    self.error(bandwidth.at, format!("hist: expected a scalar bandwidth, found {}", self.shown(&h.shape())));
+                    self.error(
+                        bandwidth.at,
+                        format!("hist: expected a scalar bandwidth, found {}", self.shown(&h.shape())),
+                    );
                     ok = false;
                 }
                 if let Some(scale_expr) = scale {
                     if !s.shape().is_scalar() {
-                        self.error(scale_expr.at, format!("hist: expected a scalar scale, found {}", self.shown(&s.shape())));
+                        self.error(
+                            scale_expr.at,
+                            format!("hist: expected a scalar scale, found {}", self.shown(&s.shape())),
+                        );
                         ok = false;
                     }
                 }
@@ -875,7 +889,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
                         if t.shape().rank() != 1 {
                             l.error(
                                 e.at,
-                                format!("bce: expected network outputs of shape [events], found {}", l.shown(&t.shape())),
+                                format!(
+                                    "bce: expected network outputs of shape [events], found {}",
+                                    l.shown(&t.shape())
+                                ),
                             );
                             return None;
                         }

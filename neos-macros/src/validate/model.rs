@@ -196,7 +196,10 @@ impl Ctx {
         let meas = match ws.measurement(measurement.map(|m| m.value()).as_deref()) {
             Ok(m) => m,
             Err(e) => {
-                self.err(measurement.map_or(path as &dyn ToTokens, |m| m as &dyn ToTokens), format!("{:?}: {e}", path.value()));
+                self.err(
+                    measurement.map_or(path as &dyn ToTokens, |m| m as &dyn ToTokens),
+                    format!("{:?}: {e}", path.value()),
+                );
                 return None;
             }
         };

@@ -7,7 +7,9 @@ use ndarray::ArrayView2;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::{check_text, colour, drawing, first_non_finite, register_font, tick_label, Figure, PlotError, FONT};
+use super::{
+    check_text, colour, drawing, first_non_finite, legend, register_font, tick_label, Figure, PlotError, FONT,
+};
 
 /// Values of a function on a regular grid over `extent` = [x_min, x_max, y_min, y_max].
 ///
@@ -135,15 +137,7 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
             .legend(move |(x, y)| Circle::new((x + 10, y), legend_radius, c.filled()));
     }
     if !scatter.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .margin(figure.px(12.0))
-            .label_font((FONT, figure.text(26.0)))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(&err)?;
+        legend(&mut chart, figure, SeriesLabelPosition::UpperLeft).map_err(&err)?;
     }
 
     // The colour bar: a column of thin cells over the value range, ticks on its right.

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{check_text, colour, drawing, first_non_finite, register_font, tick_label, Figure, PlotError, FONT};
+use super::{
+    check_text, colour, drawing, first_non_finite, legend, register_font, step_outline, tick_label, Figure, PlotError,
+    FONT,
+};
 
 /// One sample's histogram: a bin content per bin (a count, or a yield such as the analysis's
 /// `s` and `b`), labelled for the legend.
@@ -123,12 +126,9 @@ pub fn histograms(edges: &[f64], hists: &[Hist<'_>], path: &Path, figure: &Figur
         let fill =
             (0..bins).map(|j| Rectangle::new([(edges[j], 0.0), (edges[j + 1], h.counts[j])], c.mix(0.08).filled()));
         chart.draw_series(fill).map_err(&err)?;
-        let mut outline = Vec::with_capacity(2 * bins + 2);
-        outline.push((edges[0], 0.0));
-        for j in 0..bins {
-            outline.push((edges[j], h.counts[j]));
-            outline.push((edges[j + 1], h.counts[j]));
-        }
+        // Closed down to zero at both ends, so that the first and last bins have sides.
+        let mut outline = vec![(edges[0], 0.0)];
+        outline.extend(step_outline(edges, h.counts, |c| c));
         outline.push((edges[bins], 0.0));
         let style = c.stroke_width(width);
         chart
@@ -137,15 +137,6 @@ pub fn histograms(edges: &[f64], hists: &[Hist<'_>], path: &Path, figure: &Figur
             .label(h.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .margin(figure.px(12.0))
-        .legend_area_size(figure.text(40.0))
-        .label_font((FONT, figure.text(26.0)))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, figure, SeriesLabelPosition::UpperRight).map_err(&err)?;
     root.present().map_err(&err)
 }

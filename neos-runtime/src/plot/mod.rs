@@ -85,6 +85,29 @@ impl Figure {
     }
 }
 
+/// Draws the legend of a chart's labelled series in the style every figure shares.
+fn legend<'a, DB: plotters::prelude::DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut plotters::prelude::ChartContext<'a, DB, CT>,
+    figure: &Figure,
+    position: plotters::prelude::SeriesLabelPosition,
+) -> Result<(), plotters::prelude::DrawingAreaErrorKind<DB::ErrorType>> {
+    use plotters::style::{Color, BLACK, WHITE};
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(figure.px(12.0))
+        .legend_area_size(figure.text(40.0))
+        .label_font((FONT, figure.text(26.0)))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+}
+
+/// The points of a histogram's step outline over `edges`, each count drawn at `y(count)`.
+fn step_outline(edges: &[f64], counts: &[f64], y: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    edges.windows(2).zip(counts).flat_map(|(e, &c)| [(e[0], y(c)), (e[1], y(c))]).collect()
+}
+
 /// The font family every figure uses; registered once with plotters.
 const FONT: &str = "sans-serif";
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::hist::check_edges;
-use super::{check_text, colour, drawing, first_non_finite, register_font, tick_label, Figure, Hist, PlotError, FONT};
+use super::{
+    check_text, colour, drawing, first_non_finite, legend, register_font, step_outline, tick_label, Figure, Hist,
+    PlotError, FONT,
+};
 
 /// What [`stacked`] draws over shared bin edges.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +40,10 @@ fn check_hist(h: &Hist<'_>, bins: usize) -> Result<(), PlotError> {
         )));
     }
     if let Some((i, v)) = first_non_finite(h.counts.iter().copied()) {
-        return Err(PlotError::Input(format!("histogram {:?}: expected finite bin contents, found {v} in bin {i}", h.label)));
+        return Err(PlotError::Input(format!(
+            "histogram {:?}: expected finite bin contents, found {v} in bin {i}",
+            h.label
+        )));
     }
     if let Some(i) = h.counts.iter().position(|c| *c < 0.0) {
         return Err(PlotError::Input(format!(
@@ -90,11 +96,11 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     let floor = if log_y { lo.log10().floor() } else { 0.0 };
     let y = |v: f64| if log_y { v.max(10f64.powf(floor)).log10() } else { v };
     let entries = stack.layers.len() + stack.overlays.len() + usize::from(stack.band.is_some());
-    let legend = (0.06 + 0.06 * entries as f64).min(0.6);
+    let legend_room = (0.06 + 0.06 * entries as f64).min(0.6);
     let (y0, y1) = if log_y {
-        (floor, floor + (hi.log10() - floor).max(1.0) / (1.0 - legend))
+        (floor, floor + (hi.log10() - floor).max(1.0) / (1.0 - legend_room))
     } else {
-        (0.0, if hi > 0.0 { hi / (1.0 - legend) } else { 1.0 })
+        (0.0, if hi > 0.0 { hi / (1.0 - legend_room) } else { 1.0 })
     };
     let (x0, x1) = (edges[0], edges[bins]);
 
@@ -155,7 +161,8 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     let width = figure.px(3.0).max(2);
     if let Some((label, _)) = stack.band {
         let hatch = BLACK.mix(0.35);
-        let boxes = (0..bins).map(|j| Rectangle::new([(edges[j], y(band[j].0)), (edges[j + 1], y(band[j].1))], hatch.filled()));
+        let boxes =
+            (0..bins).map(|j| Rectangle::new([(edges[j], y(band[j].0)), (edges[j + 1], y(band[j].1))], hatch.filled()));
         chart
             .draw_series(boxes)
             .map_err(&err)?
@@ -164,26 +171,13 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     }
     for (i, h) in stack.overlays.iter().enumerate() {
         let style = colour(stack.layers.len() + i).stroke_width(width);
-        let mut outline = Vec::with_capacity(2 * bins);
-        for j in 0..bins {
-            outline.push((edges[j], y(h.counts[j])));
-            outline.push((edges[j + 1], y(h.counts[j])));
-        }
+        let outline = step_outline(edges, h.counts, y);
         chart
             .draw_series(std::iter::once(PathElement::new(outline, style)))
             .map_err(&err)?
             .label(h.label)
             .legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 30, py)], style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .margin(figure.px(12.0))
-        .legend_area_size(figure.text(40.0))
-        .label_font((FONT, figure.text(26.0)))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, figure, SeriesLabelPosition::UpperRight).map_err(&err)?;
     root.present().map_err(&err)
 }

@@ -15,8 +15,8 @@ pub use adam::{Adam, AdamState};
 pub use checkpoint::{Checkpoint, RecordsDigest};
 pub use data::{train_test_split, validate_data, Batcher, DataFingerprint, Split};
 pub use journal::{CHECKPOINT_FILE, RUN_FILE, STEPS_FILE};
-pub use params::{load_params, save_params, PARAMETERS_FORMAT};
 pub use log::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, RESERVED_FIELDS};
+pub use params::{load_params, save_params, PARAMETERS_FORMAT};
 pub use trainer::{resume, resume_with, train, train_with, StepObserver, TrainConfig, TrainError};
 
 use ndarray::ArrayView2;

@@ -112,7 +112,10 @@ pub fn load_params(path: impl AsRef<Path>, analysis: &str, layout: &[(&str, &[us
     let mut out = Vec::new();
     for (p, (name, shape)) in file.parameters.iter().zip(layout) {
         if p.name != *name || p.shape != *shape {
-            return Err(bad(format!("expected parameter {name} of shape {shape:?}, found {} of shape {:?}", p.name, p.shape)));
+            return Err(bad(format!(
+                "expected parameter {name} of shape {shape:?}, found {} of shape {:?}",
+                p.name, p.shape
+            )));
         }
         let n: usize = shape.iter().product();
         if p.values.len() != n {

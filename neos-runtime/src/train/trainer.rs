@@ -473,6 +473,9 @@ fn run<A: Analysis>(
     Ok(state.into_log(records))
 }
 
+/// Knob values by name, as the generated entry points take them.
+type Knobs = [(String, f64)];
+
 /// Runs step `state.step + 1` without touching the state; an error message says what failed.
 fn one_step<A: Analysis>(
     analysis: &mut A,
@@ -481,7 +484,7 @@ fn one_step<A: Analysis>(
     test: &[ArrayView2<'_, f64>],
     state: &Checkpoint,
     config: &TrainConfig,
-    (train_knobs, test_knobs): (&[(String, f64)], &[(String, f64)]),
+    (train_knobs, test_knobs): (&Knobs, &Knobs),
 ) -> Result<StepOutcome, String> {
     let start = Instant::now();
     let batch: Vec<ArrayView2<'_, f64>> = batcher.batch(state.step).iter().map(|x| x.view()).collect();
