@@ -94,7 +94,7 @@ fn neos_cls_on_the_export_is_the_analysis_cls() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let observed = result["CLs_obs"].as_f64().unwrap();
-    assert!((observed - cls).abs() <= 1e-6 * cls, "neos cls {observed}, the analysis {cls}");
+    assert!((observed - cls).abs() <= 1e-9 * cls, "neos cls {observed}, the analysis {cls}");
 }
 
 #[test]
