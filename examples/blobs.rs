@@ -23,8 +23,12 @@ use clap::Parser;
 use ndarray::{Array2, ArrayView2};
 use neos::plot::{self, Figure, HeatMap, Hist, Scatter, Stack};
 use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+#[path = "support/blobs.rs"]
+mod support;
+use support::{blob, plane};
 
 /// The four-blob analysis with a network of the given hidden width and number of bins (both are
 /// compiled in, so each build is an analysis type of its own).
@@ -110,14 +114,6 @@ struct Args {
 const BLOBS: [(&str, [f64; 2]); 4] =
     [("sig", [-1.0, 1.0]), ("bkg_nominal", [1.0, -1.0]), ("bkg_up", [2.5, 2.0]), ("bkg_down", [-2.5, -1.5])];
 
-/// `n` points of a unit-covariance Gaussian around `centre` (Box–Muller on a seeded stream).
-fn blob(centre: [f64; 2], n: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    Array2::from_shape_fn((n, 2), |_| 0.0).mapv(|_| {
-        let (u, v): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }) + ndarray::arr1(&centre)
-}
-
 fn blobs(n: usize, seed: u64) -> Vec<Array2<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     BLOBS.iter().map(|(_, c)| blob(*c, n, &mut rng)).collect()
@@ -190,28 +186,8 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
         train::train_with(&mut analysis, &data, &config, &mut |r| Some(step_line(r)))
     }
     .map_err(|e| e.to_string())?;
-    summary(&log);
+    support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
-}
-
-fn summary(log: &RunLog) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let step = median(log.records.iter().map(|r| r.seconds).collect());
-    let eval = median(log.records.iter().map(|r| r.eval_seconds).collect());
-    if let (Some(first), Some(last)) = (log.records.first(), log.records.last()) {
-        let m = |r: &StepRecord, n: &str| r.value(n).unwrap_or(f64::NAN);
-        println!("summary over {} steps (test set, hard histograms):", log.records.len());
-        for name in ["cls", "discovery", "poi_uncert"] {
-            println!("  {name:<10} first {:>10.4e}  last {:>10.4e}", m(first, name), m(last, name));
-        }
-        if let Some(best) = &log.best {
-            println!("  best {} {:.4e} at step {}", best.metric, best.value, best.step);
-        }
-        println!("  median time per step: {:.3} s training update, {:.3} s test metrics", step, eval);
-    }
 }
 
 fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<(), String> {
@@ -254,11 +230,7 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     // The network's output over the plane, with the blobs over it.
     let n = 120;
     let (lo, hi) = (-5.0, 5.0);
-    let grid = Array2::from_shape_fn((n * n, 2), |(k, d)| {
-        let (i, j) = (k / n, k % n);
-        let c = if d == 0 { j } else { i };
-        lo + (hi - lo) * (c as f64 + 0.5) / n as f64
-    });
+    let grid = plane(n, lo, hi);
     let values = analysis.output(params, grid.view())?;
     let map = Array2::from_shape_vec((n, n), values).map_err(|e| e.to_string())?;
     let few: Vec<Array2<f64>> = held_out.iter().map(|a| a.slice(ndarray::s![..300, ..]).to_owned()).collect();

@@ -6,6 +6,9 @@
 // Test helpers panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/gradcheck.rs"]
+mod gradcheck;
+
 use ndarray::{Array2, ArrayView2};
 use neos::train::{train, train_test_split, TrainConfig};
 
@@ -173,21 +176,9 @@ fn weighted_gradients_match_central_differences() {
     for objective in ["cls", "poi_uncert"] {
         let (loss, grad) = analysis.value_and_grad(objective, &params, &batch, &[]).unwrap();
         assert!(loss.is_finite() && loss > 0.0, "{objective}: {loss}");
-        let scale = grad.iter().fold(0.0_f64, |m, g| m.max(g.abs()));
-        assert!(scale > 0.0, "{objective}: {grad:?}");
-        for (k, g) in grad.iter().enumerate() {
-            let eps = 1e-5;
-            let mut p = params.clone();
-            p[k] += eps;
-            let up = analysis.loss(objective, &p, &batch, &[]).unwrap();
-            p[k] -= 2.0 * eps;
-            let down = analysis.loss(objective, &p, &batch, &[]).unwrap();
-            let numeric = (up - down) / (2.0 * eps);
-            assert!(
-                (g - numeric).abs() <= 1e-5 * scale,
-                "{objective}, parameter {k}: symbolic {g:e}, numeric {numeric:e}"
-            );
-        }
+        gradcheck::assert_central_differences(objective, &params, &grad, 1e-5, 1e-5, |p| {
+            analysis.loss(objective, p, &batch, &[]).unwrap()
+        });
     }
 }
 
@@ -221,7 +212,10 @@ fn the_trainer_trains_weighted_samples_of_unequal_sizes() {
     let exported = analysis.workspace(&log.params, &views(&split.test), &knobs).unwrap();
     let last = log.records.last().unwrap().value("cls").unwrap();
     let observed = neos_cls(&exported, "trained.json");
-    assert!((observed - last).abs() <= 1e-9 * last, "neos cls on the export: {observed}, the run's last test cls: {last}");
+    assert!(
+        (observed - last).abs() <= 1e-9 * last,
+        "neos cls on the export: {observed}, the run's last test cls: {last}"
+    );
 }
 
 /// The trained analysis written as a pyhf workspace is read back by the strict reader, keeps
@@ -295,18 +289,10 @@ fn bins_without_width_at_run_time_are_held_fixed() {
     let batch = [data[0].slice(ndarray::s![.., ..2]), data[1].view()];
     let params = analysis.init(13);
     let (loss, grad) = analysis.value_and_grad("cls", &params, &batch, &[]).unwrap();
-    let scale = grad.iter().fold(0.0_f64, |m, g| m.max(g.abs()));
-    assert!(loss.is_finite() && scale > 0.0, "{loss}, {grad:?}");
-    for (k, g) in grad.iter().enumerate() {
-        let eps = 1e-5;
-        let mut p = params.clone();
-        p[k] += eps;
-        let up = analysis.loss("cls", &p, &batch, &[]).unwrap();
-        p[k] -= 2.0 * eps;
-        let down = analysis.loss("cls", &p, &batch, &[]).unwrap();
-        let numeric = (up - down) / (2.0 * eps);
-        assert!((g - numeric).abs() <= 1e-5 * scale, "parameter {k}: symbolic {g:e}, numeric {numeric:e}");
-    }
+    assert!(loss.is_finite(), "{loss}");
+    gradcheck::assert_central_differences("cls", &params, &grad, 1e-5, 1e-5, |p| {
+        analysis.loss("cls", p, &batch, &[]).unwrap()
+    });
     let text = analysis.workspace(&params, &batch, &[]).unwrap();
     let metrics = analysis.metrics(&params, &batch, &[]).unwrap();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("neos-export");

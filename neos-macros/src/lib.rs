@@ -44,9 +44,10 @@
 //! - `knobs { name = default, … }` — run-time scalars (bandwidth, luminosity).
 //! - `params { … }` — what is trained:
 //!   `mlp(in => hidden => … => out, hidden_activation[, output_activation])` with activations
-//!   `relu`, `tanh`, `sigmoid`, `softplus`, `identity` (stax's `Dense` layers: weights
-//!   `name_w0`, biases `name_b0`, …, glorot-normal and normal(1e-2) at init; a one-output
-//!   network gives one value per event); `bin_edges(lo..hi, bins = n[, trainable])` or
+//!   `relu`, `tanh`, `sigmoid`, `softplus`, `identity`, and `softmax` as the output activation
+//!   of a network of two or more outputs (stax's `Dense` layers: weights `name_w0`, biases
+//!   `name_b0`, …, glorot-normal and normal(1e-2) at init; a one-output network gives one
+//!   value per event, a k-output network k); `bin_edges(lo..hi, bins = n[, trainable])` or
 //!   `bin_edges([e0, e1, …][, trainable])` (trainable edges train the inner edges, the outer
 //!   ones stay, and edges are repaired as neos does); `scalar(init)`;
 //!   `array([dims], init)` with init a number, `zeros`, `normal(std)`, `glorot` or a list.
@@ -58,8 +59,14 @@
 //!     s · (N / n) · Σᵢ wᵢ Kᵢⱼ + 10⁻³ (s a further factor such as a luminosity ratio);
 //!   - `count(x[, weights = weights(x)][, scale = s])`: a one-bin region holding the whole
 //!     sample `x` (the same yields with every event in the bin), for control regions;
+//!   - `counts(net(x)[, weights = weights(x)][, scale = s])`: the soft-count histogram of a
+//!     softmax network, one bin per output: each bin's yield is the sum of that output over
+//!     the sample's events, scaled as `hist`'s (neos 0.0.1's `sum · scale / N`);
+//!   - `mean(a, b, …)` and `std(a, b, …)`: the elementwise mean and standard deviation
+//!     (NumPy's, ddof 0) of two or more values of one shape, such as several samples'
+//!     histograms (`mean(x)` of one value is the mean of its elements);
 //!   - `weights(x)`: the weights of weighted input `x`;
-//!   - `mcstat(h)`: the Monte Carlo statistical uncertainty of a `hist` or `count` `h`, per bin:
+//!   - `mcstat(h)`: the Monte Carlo statistical uncertainty of a `hist`, `count` or `counts` `h`, per bin:
 //!     s · √((N / n) · Σᵢ wᵢ² Kᵢⱼ²) weighted, s · √(Σᵢ Kᵢⱼ² / (n · N)) unweighted — √Σw² for
 //!     hard bins, what `staterror` and `shapesys` take, differentiable in the network.
 //!

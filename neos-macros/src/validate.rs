@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use neos_ir::histfactory::{HistoSysCode, NormSysCode};
 use neos_ir::lang::{
-    Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier,
-    ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
+    Across, Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model,
+    Modifier, ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
 use neos_ir::SimplifyLimits;
 use proc_macro2::TokenStream;
@@ -71,6 +71,8 @@ enum Kind {
     Knob,
     Network {
         inputs: usize,
+        /// Its outputs go through softmax: they are the bins of `counts`.
+        softmax: bool,
     },
     Value,
     /// Declared, but its declaration had an error: uses are not reported again.
@@ -87,7 +89,8 @@ struct Ctx {
 }
 
 const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
-const FUNCTIONS: &str = "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, hist, count, weights or mcstat";
+const FUNCTIONS: &str =
+    "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, std, hist, count, counts, weights or mcstat";
 const STATS: &str = "cls, discovery, poi_uncert or bce";
 
 /// Checks the analysis and builds its description, or returns every error found.
@@ -348,7 +351,7 @@ impl Ctx {
         let named: Vec<&syn::ExprAssign> =
             args.iter().filter_map(|a| if let syn::Expr::Assign(n) = a { Some(n) } else { None }).collect();
         let arity = |cx: &mut Ctx, n: usize, what: &str| -> bool {
-            if positional.len() != n || (!named.is_empty() && f != "hist" && f != "count") {
+            if positional.len() != n || (!named.is_empty() && !matches!(f.as_str(), "hist" | "count" | "counts")) {
                 cx.err(whole, format!("`{f}`: expected {n} argument(s) ({what}), found {}", args.len()));
                 false
             } else {
@@ -357,7 +360,7 @@ impl Ctx {
         };
         let unary = UnaryFn::CALLABLE.iter().find(|u| u.name() == f).copied();
         let kind = match (self.scope.get(&f).copied(), f.as_str()) {
-            (Some(Kind::Network { inputs }), _) => {
+            (Some(Kind::Network { inputs, .. }), _) => {
                 if !arity(self, 1, "the events to evaluate it on") {
                     return None;
                 }
@@ -382,6 +385,16 @@ impl Ctx {
                 self.err(&c.func, format!("expected a network or function to call, found the value `{f}`"));
                 return None;
             }
+            (None, "mean" | "std") if positional.len() >= 2 || f == "std" => {
+                if positional.len() < 2 || !named.is_empty() {
+                    let e = format!("`{f}`: expected 2 or more values of one shape (histograms of several samples), found {} argument(s)", args.len());
+                    self.err(whole, e);
+                    return None;
+                }
+                let xs: Vec<Option<Expr>> = positional.iter().map(|x| self.expr(x)).collect();
+                let what = if f == "std" { Across::Std } else { Across::Mean };
+                ExprKind::Across(what, xs.into_iter().collect::<Option<_>>()?)
+            }
             (None, "sum" | "mean") => {
                 if !arity(self, 1, "the values") {
                     return None;
@@ -401,6 +414,14 @@ impl Ctx {
                 let values = self.expr(positional[0]);
                 let (weights, scale, _) = self.hist_options("count", &named, false)?;
                 ExprKind::Count { values: Box::new(values?), weights, scale }
+            }
+            (None, "counts") => {
+                if !arity(self, 1, "a softmax network's outputs, `net(x)`") {
+                    return None;
+                }
+                let values = self.softmax_outputs(positional[0]);
+                let (weights, scale, _) = self.hist_options("counts", &named, false)?;
+                ExprKind::Counts { values: Box::new(values?), weights, scale }
             }
             (None, "weights") => {
                 if !arity(self, 1, "a weighted input") {
@@ -430,7 +451,7 @@ impl Ctx {
                 }
             }
             (None, "mcstat") => {
-                if !arity(self, 1, "the yields of a `hist` or `count`") {
+                if !arity(self, 1, "the yields of a `hist`, `count` or `counts`") {
                     return None;
                 }
                 ExprKind::McStat(Box::new(self.expr(positional[0])?))
@@ -447,6 +468,37 @@ impl Ctx {
             }
         };
         Some(Expr { kind, at: self.spans.loc(whole) })
+    }
+
+    /// The argument of `counts`: a network ending in softmax applied to a sample's events.
+    fn softmax_outputs(&mut self, e: &syn::Expr) -> Option<Expr> {
+        let applied = match e {
+            syn::Expr::Call(c) => ident_of(&c.func).map(|n| (n.clone(), self.scope.get(&n).copied())),
+            _ => None,
+        };
+        match applied {
+            Some((_, Some(Kind::Network { softmax: true, .. }))) => self.expr(e),
+            Some((_, Some(Kind::Broken))) => None,
+            Some((net, Some(Kind::Network { softmax: false, .. }))) => {
+                self.err(
+                    e,
+                    format!(
+                        "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `{net}` without it"
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.err(
+                    e,
+                    format!(
+                        "`counts`: expected a softmax network applied to a sample, like `nn(x)`, found `{}`",
+                        tokens(e)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// The named arguments of `hist` and `count`: `weights = w`, `scale = s` and (for `hist`)

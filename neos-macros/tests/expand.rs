@@ -126,6 +126,30 @@ fn splicing_errors_name_the_file_and_what_does_not_fit() {
 }
 
 #[test]
+fn networks_whose_outputs_are_bins_are_checked() {
+    let counts = "let s = counts(nn(sig), scale = 20.0);";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("relu, sigmoid", "relu, softmax")], "network `nn`: expected 2 or more outputs for `softmax` (its outputs are the bins), found 1"),
+        (&[("relu, sigmoid", "softmax, sigmoid")], "network `nn`: expected `softmax` only as the output activation, found it for the hidden layers"),
+        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", counts)], "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `nn` without it"),
+        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", "let s = counts(sig);")], "`counts`: expected a softmax network applied to a sample, like `nn(x)`, found `sig`"),
+        (&[("let bdn = hist(", "let bdn = std(b) + hist(")], "`std`: expected 2 or more values of one shape (histograms of several samples), found 1 argument(s)"),
+        (&[("let bdn = hist(", "let bdn = mean(b, edges) + hist(")], "expected values of one shape, like the first's [4], found [5]"),
+        (
+            &[
+                ("edges = bin_edges(", "soft = mlp(2 => 4 => 3, relu, softmax); edges = bin_edges("),
+                ("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", "let s = counts(soft(sig), scale = 20.0);"),
+            ],
+            "channel `singlechannel`, sample `background`: expected 3 bins like the channel's first sample `signal`, found 4",
+        ),
+    ];
+    for (edits, expected) in cases {
+        let found = check(edits);
+        assert!(found.iter().any(|m| m == expected), "{edits:?}: expected the error {expected:?}, found {found:?}");
+    }
+}
+
+#[test]
 fn a_parse_error_still_gives_the_stub() {
     let found = check(&[("loss cls(mu = 1.0),", "loss cls(mu = 1.0) discovery,")]);
     assert_eq!(found, ["expected `,`"]);

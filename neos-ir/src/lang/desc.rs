@@ -77,6 +77,9 @@ pub enum Activation {
     Softplus,
     /// No activation (a linear output).
     Identity,
+    /// exp(zₖ) / Σⱼ exp(zⱼ) over a layer's outputs (an output activation only): a network whose
+    /// outputs are the bins of a soft-count histogram.
+    Softmax,
 }
 
 impl Activation {
@@ -87,12 +90,19 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Softplus => "softplus",
             Activation::Identity => "identity",
+            Activation::Softmax => "softmax",
         }
     }
 
     /// Every activation, for error messages that list them.
-    pub const ALL: [Activation; 5] =
-        [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Softplus, Activation::Identity];
+    pub const ALL: [Activation; 6] = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus,
+        Activation::Identity,
+        Activation::Softmax,
+    ];
 }
 
 /// How a parameter leaf starts. The runtime (`neos_runtime::init`) draws the random ones.
@@ -160,10 +170,28 @@ pub enum ExprKind {
         weights: Option<Box<Expr>>,
         scale: Option<Box<Expr>>,
     },
+    /// The soft-count histogram of a softmax network's outputs `[events, bins]`: each bin's
+    /// yield is the sum over events of that output, with `weights` and `scale` as in `Count`
+    /// (neos 0.0.1's `sum · scale / N`).
+    Counts {
+        values: Box<Expr>,
+        weights: Option<Box<Expr>>,
+        scale: Option<Box<Expr>>,
+    },
+    /// The elementwise mean or standard deviation (NumPy's, ddof 0) of several values of one
+    /// shape, such as histograms of several samples.
+    Across(Across, Vec<Expr>),
     /// The weights of a weighted input, `[events]`.
     Weights(String),
     /// The Monte Carlo statistical uncertainty of a `hist` or `count`, per bin.
     McStat(Box<Expr>),
+}
+
+/// What [`ExprKind::Across`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Across {
+    Mean,
+    Std,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,9 @@ use std::fmt;
 
 use ndarray::Array1;
 
-use super::desc::{Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, Param, ParamKind, Stat, UnaryFn};
+use super::desc::{
+    Across, Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, Param, ParamKind, Stat, UnaryFn,
+};
 use crate::autodiff::grad_in;
 use crate::builder::{Builder, Tensor};
 use crate::error::{IrError, Result};
@@ -218,12 +220,22 @@ pub fn export_output(k: usize) -> String {
     format!("export_{k}")
 }
 
-/// The ingredients of a `hist` (with `binning`) or a `count` (without).
+/// How the events of a `hist`, `count` or `counts` fall into its bins.
+#[derive(Clone, Copy)]
+enum Binning<'b> {
+    /// A `hist`: the kernel density estimate over edges, with a bandwidth and reflection.
+    Kde(Tensor<'b>, Tensor<'b>, bool),
+    /// A `count`: every event in one bin.
+    Whole,
+    /// `counts`: the values are each event's share of every bin (a softmax network's outputs).
+    Columns,
+}
+
+/// The ingredients of a `hist`, `count` or `counts`.
 #[derive(Clone, Copy)]
 struct HistParts<'b> {
     values: Tensor<'b>,
-    /// Edges, bandwidth and reflection of a `hist`.
-    binning: Option<(Tensor<'b>, Tensor<'b>, bool)>,
+    binning: Binning<'b>,
     weights: Option<Tensor<'b>>,
     group: u16,
     scale: Option<Tensor<'b>>,
@@ -658,35 +670,28 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 }
             },
             ExprKind::Count { values, weights, scale } => {
-                let v = self.expr(values);
-                let w = weights.as_ref().map(|w| self.expr(w));
-                let s = scale.as_ref().map(|s| self.expr(s));
-                let v = v?;
-                let w = match w {
-                    Some(w) => Some(w?),
-                    None => None,
-                };
-                let s = match s {
-                    Some(s) => Some(s?),
-                    None => None,
-                };
-                let Some(group) = v.shape().dims().first().and_then(|d| d.events_group()) else {
-                    self.error(
-                        values.at,
-                        format!("count: expected the events of a sample, found {}", self.shown(&v.shape())),
-                    );
-                    return None;
-                };
-                if let Some(s) = s.filter(|s| !s.shape().is_scalar()) {
-                    let found = self.shown(&s.shape());
-                    self.error(
-                        scale.as_ref().map_or(at, |e| e.at),
-                        format!("count: expected a scalar scale, found {found}"),
-                    );
+                self.whole_sample_hist(values, weights.as_deref(), scale.as_deref(), Binning::Whole, at, "count")
+            }
+            ExprKind::Counts { values, weights, scale } => {
+                self.whole_sample_hist(values, weights.as_deref(), scale.as_deref(), Binning::Columns, at, "counts")
+            }
+            ExprKind::Across(what, xs) => {
+                let xs: Vec<Option<Tensor<'b>>> = xs.iter().map(|x| self.expr(x)).collect();
+                let xs: Vec<Tensor<'b>> = xs.into_iter().collect::<Option<_>>()?;
+                let first = xs.first().copied()?;
+                if let Some(other) = xs.iter().find(|x| x.shape() != first.shape()) {
+                    let (a, b) = (self.shown(&first.shape()), self.shown(&other.shape()));
+                    self.error(at, format!("expected values of one shape, like the first's {a}, found {b}"));
                     return None;
                 }
-                let parts = HistParts { values: v, binning: None, weights: w, group, scale: s };
-                self.weighted(parts, weights.as_deref(), "count")
+                let n = xs.len() as f64;
+                let mean = xs[1..].iter().fold(first, |acc, x| acc + *x) / n;
+                Some(match what {
+                    Across::Mean => mean,
+                    Across::Std => {
+                        (xs[1..].iter().fold((first - mean).square(), |acc, x| acc + (*x - mean).square()) / n).sqrt()
+                    }
+                })
             }
             ExprKind::McStat(x) => {
                 let t = self.expr(x)?;
@@ -695,7 +700,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     None => {
                         self.error(
                             x.at,
-                            "mcstat: expected the result of a `hist` or `count` (a `let` bound to one), found another \
+                            "mcstat: expected the result of a `hist`, `count` or `counts` (a `let` bound to one), found another \
                              expression"
                                 .into(),
                         );
@@ -757,7 +762,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let group = v.shape().events_group().unwrap_or(0);
                 let parts = HistParts {
                     values: v,
-                    binning: Some((edges_t, h, *reflect)),
+                    binning: Binning::Kde(edges_t, h, *reflect),
                     weights: w,
                     group,
                     scale: scale.is_some().then_some(s),
@@ -793,6 +798,51 @@ impl<'a, 'b> Lowering<'a, 'b> {
         Export { template: export_template(&spec, &observations, &self.analysis.name), outputs }
     }
 
+    /// A `count` (every event in one bin) or `counts` (each event's softmax outputs over the
+    /// bins) of a whole sample: the yields with a scale, else the sums.
+    fn whole_sample_hist(
+        &mut self,
+        values: &Expr,
+        weights: Option<&Expr>,
+        scale: Option<&Expr>,
+        binning: Binning<'b>,
+        at: Loc,
+        f: &str,
+    ) -> Option<Tensor<'b>> {
+        let v = self.expr(values);
+        let w = weights.map(|w| self.expr(w));
+        let s = scale.map(|s| self.expr(s));
+        let v = v?;
+        let w = match w {
+            Some(w) => Some(w?),
+            None => None,
+        };
+        let s = match s {
+            Some(s) => Some(s?),
+            None => None,
+        };
+        let group = match (binning, v.shape().dims()) {
+            (Binning::Columns, [d, Dim::Fixed(_)]) => d.events_group(),
+            (Binning::Columns, _) => None,
+            (_, dims) => dims.first().and_then(|d| d.events_group()),
+        };
+        let Some(group) = group else {
+            let expected = match binning {
+                Binning::Columns => "a network's outputs for the events of a sample, [events, bins]",
+                _ => "the events of a sample",
+            };
+            self.error(values.at, format!("{f}: expected {expected}, found {}", self.shown(&v.shape())));
+            return None;
+        };
+        if let Some(s) = s.filter(|s| !s.shape().is_scalar()) {
+            let found = self.shown(&s.shape());
+            self.error(scale.map_or(at, |e| e.at), format!("{f}: expected a scalar scale, found {found}"));
+            return None;
+        }
+        let parts = HistParts { values: v, binning, weights: w, group, scale: s };
+        self.weighted(parts, weights, f)
+    }
+
     /// The knob holding the whole size of the sample of events group `g`.
     fn sample_size(&mut self, g: u16) -> Tensor<'b> {
         let b = self.b;
@@ -802,11 +852,17 @@ impl<'a, 'b> Lowering<'a, 'b> {
 
     /// The per-event masses of a `hist` or `count` with its weights and its sample's size.
     fn sample_hist(&mut self, parts: HistParts<'b>) -> SampleHist<'b> {
-        let masses = match parts.binning {
-            Some((edges, h, reflect)) => self.b.kernel_masses(parts.values, edges, h, reflect),
-            None => self.b.whole_sample(parts.values),
-        };
+        let masses = self.masses(parts);
         SampleHist { masses, weights: parts.weights, sample_events: self.sample_size(parts.group) }
+    }
+
+    /// Each event's share of each bin, `[events, bins]`.
+    fn masses(&self, parts: HistParts<'b>) -> Tensor<'b> {
+        match parts.binning {
+            Binning::Kde(edges, h, reflect) => self.b.kernel_masses(parts.values, edges, h, reflect),
+            Binning::Whole => self.b.whole_sample(parts.values),
+            Binning::Columns => parts.values,
+        }
     }
 
     /// The counts or yields of a weighted `hist` or of a `count`, remembered for `mcstat`.
@@ -829,10 +885,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let out = match parts.scale {
             Some(s) => self.sample_hist(parts).yields(s),
             None => {
-                let masses = match parts.binning {
-                    Some((edges, h, reflect)) => self.b.kernel_masses(parts.values, edges, h, reflect),
-                    None => self.b.whole_sample(parts.values),
-                };
+                let masses = self.masses(parts);
                 SampleHist { masses, weights, sample_events: masses.lit(0.0) }.counts()
             }
         };
@@ -1022,12 +1075,21 @@ fn apply_mlp<'b>(mlp: &Mlp, layers: &[Tensor<'b>], x: Tensor<'b>) -> Tensor<'b> 
     h
 }
 
-fn activate(a: Activation, x: Tensor<'_>) -> Tensor<'_> {
+fn activate<'b>(a: Activation, x: Tensor<'b>) -> Tensor<'b> {
     match a {
         Activation::Relu => x.relu(),
         Activation::Tanh => x.tanh(),
         Activation::Sigmoid => x.sigmoid(),
         Activation::Softplus => x.softplus(),
         Activation::Identity => x,
+        Activation::Softmax => {
+            // Shifted by each event's largest output, so that exp cannot overflow; the shift
+            // cancels in the ratio (and in its derivative).
+            let shape = x.shape();
+            let n = shape.0[0];
+            let column = |t: Tensor<'b>| t.reshape(Shape::new([n, Dim::Fixed(1)])).broadcast_to(shape.clone());
+            let e = (x - column(x.max(&[1]))).exp();
+            e / column(e.sum(&[1]))
+        }
     }
 }

@@ -12,8 +12,8 @@ mod lower;
 mod stages;
 
 pub use desc::{
-    Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model, Modifier,
-    ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
+    Across, Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model,
+    Modifier, ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
 pub use lower::{
     edges_output, grad_output, loss_output, lower, metric_output, sample_events_knob, value_output, weights_input,

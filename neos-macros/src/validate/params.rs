@@ -8,7 +8,9 @@ impl Ctx {
     pub(super) fn param(&mut self, p: &ParamAst) -> Option<Param> {
         let kind = self.param_kind(p);
         let declared = match &kind {
-            Some(ParamKind::Mlp(mlp)) => Kind::Network { inputs: mlp.sizes[0] },
+            Some(ParamKind::Mlp(mlp)) => {
+                Kind::Network { inputs: mlp.sizes[0], softmax: mlp.output == Activation::Softmax }
+            }
             Some(_) => Kind::Value,
             None => Kind::Broken,
         };
@@ -45,6 +47,21 @@ impl Ctx {
                 let sizes: Vec<usize> = sizes.into_iter().collect::<Option<_>>()?;
                 let activations: Vec<Activation> = activations.into_iter().collect::<Option<_>>()?;
                 if sizes.len() < 2 {
+                    return None;
+                }
+                if activations[0] == Activation::Softmax {
+                    self.err(
+                        &rest[0],
+                        format!("network `{name}`: expected `softmax` only as the output activation, found it for the hidden layers"),
+                    );
+                    return None;
+                }
+                let outputs = sizes[sizes.len() - 1];
+                if activations.get(1) == Some(&Activation::Softmax) && outputs < 2 {
+                    self.err(
+                        &rest[1],
+                        format!("network `{name}`: expected 2 or more outputs for `softmax` (its outputs are the bins), found {outputs}"),
+                    );
                     return None;
                 }
                 Some(ParamKind::Mlp(Mlp {

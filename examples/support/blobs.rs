@@ -1,0 +1,46 @@
+//! What the blob examples share: Gaussian blobs on a seeded stream, the run's summary, and the
+//! grid over the plane the network's output is drawn on.
+
+use ndarray::Array2;
+use neos::train::{RunLog, StepRecord};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// `n` points of a unit-covariance Gaussian around `centre` (Box–Muller on a seeded stream).
+pub fn blob(centre: [f64; 2], n: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
+    Array2::from_shape_fn((n, 2), |_| 0.0).mapv(|_| {
+        let (u, v): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }) + ndarray::arr1(&centre)
+}
+
+/// Prints the first and last values of `metrics`, the best step and the median times.
+pub fn summary(log: &RunLog, metrics: &[&str]) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let step = median(log.records.iter().map(|r| r.seconds).collect());
+    let eval = median(log.records.iter().map(|r| r.eval_seconds).collect());
+    if let (Some(first), Some(last)) = (log.records.first(), log.records.last()) {
+        let m = |r: &StepRecord, n: &str| r.value(n).unwrap_or(f64::NAN);
+        println!("summary over {} steps (test set):", log.records.len());
+        for name in metrics {
+            println!("  {name:<10} first {:>10.4e}  last {:>10.4e}", m(first, name), m(last, name));
+        }
+        if let Some(best) = &log.best {
+            println!("  best {} {:.4e} at step {}", best.metric, best.value, best.step);
+        }
+        println!("  median time per step: {:.3} s training update, {:.3} s test metrics", step, eval);
+    }
+}
+
+/// The centres of an `n` × `n` grid over the square [`lo`, `hi`]², row by row from the bottom,
+/// as `[n², 2]` points.
+pub fn plane(n: usize, lo: f64, hi: f64) -> Array2<f64> {
+    Array2::from_shape_fn((n * n, 2), |(k, d)| {
+        let (i, j) = (k / n, k % n);
+        let c = if d == 0 { j } else { i };
+        lo + (hi - lo) * (c as f64 + 0.5) / n as f64
+    })
+}
