@@ -101,7 +101,7 @@ fn errors_name_what_was_expected_and_found() {
         (&[("let s = hist(nn(sig)", "let s = hist(sig")], "hist: expected values of shape [events] (one per event), found [events, 2] (pick a column with `x[i]`)"),
         (&[("cls(mu = 1.0)", "cls(nu = 1.0)")], "cls: expected the poi `mu` as the argument's name, found `nu`"),
         (&[("discovery, poi_uncert, bce", "discovery(1.0), poi_uncert, bce")], "discovery: expected no arguments, found 1"),
-        (&[("relu, sigmoid", "relu, sigmod")], "expected an activation (relu, tanh, sigmoid, softplus, identity), found `sigmod`"),
+        (&[("relu, sigmoid", "relu, sigmod")], "expected an activation (relu, tanh, sigmoid, softplus, identity, softmax), found `sigmod`"),
         (&[("knobs {", "knobz {")], "expected a section (`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`), found `knobz`"),
     ];
     for (edits, expected) in cases {
