@@ -35,6 +35,27 @@ neos::neos! {
     }
 }
 
+neos::neos! {
+    /// A softmax with a temperature over a linear network, as INFERNO bins: soft while
+    /// training, hard (each event in the bin of its largest output) as the temperature goes to 0.
+    analysis Tempered {
+        inputs { sig: events[2], bkg: events[2] }
+        knobs { temperature = 0.1 }
+        params { nn = mlp(2 => 6 => 3, relu, identity); }
+        let s = counts(softmax(nn(sig) / temperature), scale = 20.0);
+        let b = counts(softmax(nn(bkg) / temperature), scale = 100.0);
+        model {
+            channel sr {
+                sample signal = s { normfactor mu }
+                sample background = b { normsys bkg_norm(lo = 0.9, hi = 1.1) }
+            }
+            poi mu;
+        }
+        loss poi_uncert;
+        metrics poi_uncert;
+    }
+}
+
 /// Three blobs of different sizes around (−1, 1), (2, 2) and (−1, −1).
 fn data() -> [Array2<f64>; 3] {
     let blob = |n: usize, centre: (f64, f64), salt: usize| {
@@ -112,4 +133,29 @@ fn large_outputs_do_not_overflow_the_softmax() {
     for row in p.chunks(3) {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
     }
+}
+
+#[test]
+fn a_cold_softmax_counts_each_event_in_the_bin_of_its_largest_output() {
+    let mut analysis = Tempered::new();
+    let data = data();
+    let batch = [data[0].view(), data[1].view()];
+    let params = analysis.init(2);
+    let values = analysis.values(&params, &batch, &[("temperature", 1e-9)]).unwrap();
+    for (x, (name, scale)) in data.iter().zip([("s", 20.0), ("b", 100.0)]) {
+        let outputs = analysis.network("nn", &params, x.view()).unwrap();
+        let mut hard = [0.0; 3];
+        for row in outputs.chunks(3) {
+            let largest = (0..3).fold(0, |m, k| if row[k] > row[m] { k } else { m });
+            hard[largest] += 1.0;
+        }
+        let expected: Vec<f64> = hard.iter().map(|c| scale * c / x.nrows() as f64 + 1e-3).collect();
+        let found = value(&values, name);
+        assert!(found.iter().zip(&expected).all(|(f, e)| (f - e).abs() <= 1e-12 * e), "{name}: {found:?} vs {expected:?}");
+    }
+    let (loss, grad) = analysis.value_and_grad("poi_uncert", &params, &batch, &[]).unwrap();
+    assert!(loss.is_finite(), "{loss}");
+    gradcheck::assert_central_differences("poi_uncert", &params, &grad, 1e-5, 1e-5, |p| {
+        analysis.loss("poi_uncert", p, &batch, &[]).unwrap()
+    });
 }

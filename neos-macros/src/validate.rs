@@ -90,7 +90,7 @@ struct Ctx {
 
 const SECTIONS: &str = "`inputs`, `knobs`, `params`, `let`, `model`, `loss`, `metrics` or `simplify`";
 const FUNCTIONS: &str =
-    "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, sum, mean, std, hist, count, counts, weights or mcstat";
+    "abs, exp, log, sqrt, relu, sigmoid, tanh, softplus, softmax, sum, mean, std, hist, count, counts, weights or mcstat";
 const STATS: &str = "cls, discovery, poi_uncert or bce";
 
 /// Checks the analysis and builds its description, or returns every error found.
@@ -415,6 +415,12 @@ impl Ctx {
                 let (weights, scale, _) = self.hist_options("count", &named, false)?;
                 ExprKind::Count { values: Box::new(values?), weights, scale }
             }
+            (None, "softmax") => {
+                if !arity(self, 1, "a network's outputs, `[events, k]`") {
+                    return None;
+                }
+                ExprKind::Softmax(Box::new(self.expr(positional[0])?))
+            }
             (None, "counts") => {
                 if !arity(self, 1, "a softmax network's outputs, `net(x)`") {
                     return None;
@@ -470,7 +476,8 @@ impl Ctx {
         Some(Expr { kind, at: self.spans.loc(whole) })
     }
 
-    /// The argument of `counts`: a network ending in softmax applied to a sample's events.
+    /// The argument of `counts`: a network ending in softmax applied to a sample's events, or
+    /// `softmax(…)` of a network's outputs.
     fn softmax_outputs(&mut self, e: &syn::Expr) -> Option<Expr> {
         let applied = match e {
             syn::Expr::Call(c) => ident_of(&c.func).map(|n| (n.clone(), self.scope.get(&n).copied())),
@@ -478,12 +485,13 @@ impl Ctx {
         };
         match applied {
             Some((_, Some(Kind::Network { softmax: true, .. }))) => self.expr(e),
+            Some((f, None)) if f == "softmax" => self.expr(e),
             Some((_, Some(Kind::Broken))) => None,
             Some((net, Some(Kind::Network { softmax: false, .. }))) => {
                 self.err(
                     e,
                     format!(
-                        "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `{net}` without it"
+                        "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `{net}` without it (or write `softmax({net}(…))`)"
                     ),
                 );
                 None
@@ -492,7 +500,7 @@ impl Ctx {
                 self.err(
                     e,
                     format!(
-                        "`counts`: expected a softmax network applied to a sample, like `nn(x)`, found `{}`",
+                        "`counts`: expected a softmax network applied to a sample, like `nn(x)`, or `softmax(…)`, found `{}`",
                         tokens(e)
                     ),
                 );

@@ -131,8 +131,8 @@ fn networks_whose_outputs_are_bins_are_checked() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("relu, sigmoid", "relu, softmax")], "network `nn`: expected 2 or more outputs for `softmax` (its outputs are the bins), found 1"),
         (&[("relu, sigmoid", "softmax, sigmoid")], "network `nn`: expected `softmax` only as the output activation, found it for the hidden layers"),
-        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", counts)], "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `nn` without it"),
-        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", "let s = counts(sig);")], "`counts`: expected a softmax network applied to a sample, like `nn(x)`, found `sig`"),
+        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", counts)], "`counts`: expected a network whose output activation is `softmax` (its outputs are the bins), found `nn` without it (or write `softmax(nn(…))`)"),
+        (&[("let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);", "let s = counts(sig);")], "`counts`: expected a softmax network applied to a sample, like `nn(x)`, or `softmax(…)`, found `sig`"),
         (&[("let bdn = hist(", "let bdn = std(b) + hist(")], "`std`: expected 2 or more values of one shape (histograms of several samples), found 1 argument(s)"),
         (&[("let bdn = hist(", "let bdn = mean(b, edges) + hist(")], "expected values of one shape, like the first's [4], found [5]"),
         (

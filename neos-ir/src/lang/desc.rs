@@ -178,6 +178,8 @@ pub enum ExprKind {
         weights: Option<Box<Expr>>,
         scale: Option<Box<Expr>>,
     },
+    /// The softmax over the last axis of `[events, k]` values (each event's shares of k bins).
+    Softmax(Box<Expr>),
     /// The elementwise mean or standard deviation (NumPy's, ddof 0) of several values of one
     /// shape, such as histograms of several samples.
     Across(Across, Vec<Expr>),

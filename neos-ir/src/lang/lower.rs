@@ -675,6 +675,24 @@ impl<'a, 'b> Lowering<'a, 'b> {
             ExprKind::Counts { values, weights, scale } => {
                 self.whole_sample_hist(values, weights.as_deref(), scale.as_deref(), Binning::Columns, at, "counts")
             }
+            ExprKind::Softmax(x) => {
+                let x = self.expr(x)?;
+                match x.shape().dims() {
+                    [d, Dim::Fixed(k)] if d.events_group().is_some() && *k >= 2 => {
+                        Some(activate(Activation::Softmax, x))
+                    }
+                    _ => {
+                        let found = self.shown(&x.shape());
+                        self.error(
+                            at,
+                            format!(
+                                "softmax: expected values [events, k] with k ≥ 2 (a network's outputs), found {found}"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
             ExprKind::Across(what, xs) => {
                 let xs: Vec<Option<Tensor<'b>>> = xs.iter().map(|x| self.expr(x)).collect();
                 let xs: Vec<Tensor<'b>> = xs.into_iter().collect::<Option<_>>()?;
