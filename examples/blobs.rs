@@ -10,11 +10,14 @@
 //! ```text
 //! cargo run --release --example blobs -- [--steps N] [--hidden 1024|32] [--bins 4|8]
 //!     [--objective cls|discovery|poi_uncert|bce] [--seed S] [--out DIR] [--resume]
+//!     [--gif FILE [--gif-every K]]
 //! ```
 //!
 //! It prints a line per step, writes `DIR/steps.jsonl` (the per-step records), `DIR/run.json`
 //! (settings, status and best step), `DIR/checkpoint.json` (resume with `--resume`), and the
-//! figures `DIR/metrics.png`, `DIR/histograms.png` and `DIR/network.png`.
+//! figures `DIR/metrics.png`, `DIR/histograms.png` and `DIR/network.png`; with `--gif FILE`,
+//! the training as an animated GIF (the network over the plane, the yields and the test CLs
+//! so far, a frame every K steps, by default about 60 frames in all).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +31,7 @@ use rand_chacha::ChaCha8Rng;
 
 #[path = "support/blobs.rs"]
 mod support;
-use support::{blob, plane};
+use support::{blob, plane, Recorder};
 
 /// The four-blob analysis with a network of the given hidden width and number of bins (both are
 /// compiled in, so each build is an analysis type of its own).
@@ -108,6 +111,12 @@ struct Args {
     /// No progress bar (the per-step lines are still printed).
     #[arg(long)]
     quiet: bool,
+    /// Also write the training as an animated GIF here.
+    #[arg(long)]
+    gif: Option<PathBuf>,
+    /// A GIF frame every K steps (default: about 60 frames over the run).
+    #[arg(long)]
+    gif_every: Option<usize>,
 }
 
 /// The blobs' centres: signal, nominal background, and its up and down variations.
@@ -121,6 +130,8 @@ fn blobs(n: usize, seed: u64) -> Vec<Array2<f64>> {
 
 /// What the example needs of an analysis besides training: yields and the network's output.
 trait Figures: Analysis {
+    /// Another instance, to draw with while the trainer holds the first.
+    fn fresh() -> Self;
     fn yields(&mut self, params: &[f64], batch: &[ArrayView2<'_, f64>]) -> Result<Vec<(String, Vec<f64>)>, String>;
     fn output(&mut self, params: &[f64], points: ArrayView2<'_, f64>) -> Result<Vec<f64>, String>;
 }
@@ -128,6 +139,9 @@ trait Figures: Analysis {
 macro_rules! figures {
     ($($t:ty),*) => {$(
         impl Figures for $t {
+            fn fresh() -> Self {
+                <$t>::new()
+            }
             fn yields(&mut self, params: &[f64], batch: &[ArrayView2<'_, f64>]) -> Result<Vec<(String, Vec<f64>)>, String> {
                 let values = self.values(params, batch, &[("bandwidth", 1e-8)]).map_err(|e| e.to_string())?;
                 Ok(values.into_iter().map(|(n, v)| (n.to_string(), v)).collect())
@@ -180,14 +194,104 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
         h = args.hidden
     );
     let checkpoint = args.out.join("checkpoint.json");
+    // The animation draws with an analysis of its own, on held-out events and a coarse grid.
+    let mut recorder = args.gif.as_ref().map(|p| Recorder::new(p, args.steps, args.gif_every)).transpose()?;
+    let mut drawer = A::fresh();
+    let held_out = blobs(2500, args.seed.wrapping_add(1));
+    let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
+    let coarse = 60;
+    let grid = plane(coarse, LO, HI);
+    let mut failure = None;
+    let mut observe = |r: &StepRecord, params: &[f64]| {
+        if let Some(recorder) = recorder.as_mut() {
+            if recorder.due(r, "cls") && failure.is_none() {
+                let frame = snapshot(&mut drawer, params, &views, &grid, coarse).and_then(|snap| {
+                    snap.stack(|stack| {
+                        let scatter = scatter(&held_out);
+                        recorder.animation.frame(&plot::Frame {
+                            step: r.step,
+                            map: snap.heat_map(),
+                            scatter: &scatter,
+                            edges: &snap.edges,
+                            binned: "network output",
+                            stack,
+                            metric: "cls",
+                            curve: &recorder.curve,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+                });
+                failure = frame.err();
+            }
+        }
+        Some(step_line(r))
+    };
     let log = if args.resume {
-        train::resume_with(&mut analysis, &data, &config, &checkpoint, &mut |r| Some(step_line(r)))
+        train::resume_with(&mut analysis, &data, &config, &checkpoint, &mut observe)
     } else {
-        train::train_with(&mut analysis, &data, &config, &mut |r| Some(step_line(r)))
+        train::train_with(&mut analysis, &data, &config, &mut observe)
     }
     .map_err(|e| e.to_string())?;
+    if let Some(e) = failure {
+        return Err(format!("the animation: {e}"));
+    }
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
+}
+
+/// The plane the network's output is drawn over.
+const LO: f64 = -5.0;
+const HI: f64 = 5.0;
+
+/// What the figures show of a network: the four samples' yields on held-out events with hard
+/// bins, the bin edges, and its output over an `n` × `n` grid of the plane.
+struct Snapshot {
+    yields: Vec<Vec<f64>>,
+    edges: Vec<f64>,
+    map: Array2<f64>,
+}
+
+fn snapshot<A: Figures>(
+    analysis: &mut A,
+    params: &[f64],
+    events: &[ArrayView2<'_, f64>],
+    grid: &Array2<f64>,
+    n: usize,
+) -> Result<Snapshot, String> {
+    let yields: Vec<Vec<f64>> = analysis.yields(params, events)?.into_iter().map(|(_, v)| v).collect();
+    if yields.len() < 4 {
+        return Err(format!("expected the yields of 4 samples, found {}", yields.len()));
+    }
+    let edges = analysis
+        .report(params)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(n, _)| n == "edges")
+        .map(|(_, e)| e)
+        .unwrap_or_default();
+    let map = Array2::from_shape_vec((n, n), analysis.output(params, grid.view())?).map_err(|e| e.to_string())?;
+    Ok(Snapshot { yields, edges, map })
+}
+
+impl Snapshot {
+    /// Calls `draw` with the background and the signal stacked on top, and the background's
+    /// variations as outlines over them.
+    fn stack<R>(&self, draw: impl FnOnce(Stack<'_>) -> R) -> R {
+        let hist = |k: usize| Hist { label: LABELS[k], counts: &self.yields[k] };
+        draw(Stack { layers: &[hist(1), hist(0)], band: None, overlays: &[hist(2), hist(3)] })
+    }
+
+    fn heat_map(&self) -> HeatMap<'_> {
+        HeatMap { values: self.map.view(), extent: [LO, HI, LO, HI], label: "network output" }
+    }
+}
+
+/// The samples' names in the figures, in the analysis's order.
+const LABELS: [&str; 4] = ["signal", "background", "background up", "background down"];
+
+/// The first 300 events of each sample, labelled, to scatter over the plane.
+fn scatter(samples: &[Array2<f64>]) -> Vec<Scatter<'_>> {
+    samples.iter().zip(LABELS).map(|(p, label)| Scatter { label, points: p.slice(ndarray::s![..300, ..]) }).collect()
 }
 
 fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<(), String> {
@@ -201,44 +305,24 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     )
     .map_err(err)?;
 
-    // Histograms of fresh events from each blob through the selected network, with hard bins.
+    // Histograms of fresh events from each blob through the selected network, with hard bins,
+    // and the network's output over the plane with the blobs over it.
     let held_out = blobs(2500, args.seed.wrapping_add(1));
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
-    let yields = analysis.yields(params, &views)?;
-    let edges = analysis
-        .report(params)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|(n, _)| n == "edges")
-        .map(|(_, e)| e)
-        .unwrap_or_default();
-    let labels = ["signal", "background", "background up", "background down"];
-    let hists: Vec<Hist<'_>> = yields.iter().zip(labels).map(|((_, counts), label)| Hist { label, counts }).collect();
-    let [signal, background, up, down] = hists[..] else {
-        return Err(format!("expected the yields of 4 samples, found {}", hists.len()));
-    };
-    // The background with the signal stacked on top, and the background's variations over them.
-    let stack = Stack { layers: &[background, signal], band: None, overlays: &[up, down] };
-    plot::stacked(
-        &edges,
-        &stack,
-        &out.join("histograms.png"),
-        &Figure::new("yields on held-out events", "network output", "expected events"),
-    )
-    .map_err(err)?;
-
-    // The network's output over the plane, with the blobs over it.
     let n = 120;
-    let (lo, hi) = (-5.0, 5.0);
-    let grid = plane(n, lo, hi);
-    let values = analysis.output(params, grid.view())?;
-    let map = Array2::from_shape_vec((n, n), values).map_err(|e| e.to_string())?;
-    let few: Vec<Array2<f64>> = held_out.iter().map(|a| a.slice(ndarray::s![..300, ..]).to_owned()).collect();
-    let scatter: Vec<Scatter<'_>> =
-        few.iter().zip(labels).map(|(p, label)| Scatter { label, points: p.view() }).collect();
+    let snap = snapshot(analysis, params, &views, &plane(n, LO, HI), n)?;
+    snap.stack(|stack| {
+        plot::stacked(
+            &snap.edges,
+            &stack,
+            &out.join("histograms.png"),
+            &Figure::new("yields on held-out events", "network output", "expected events"),
+        )
+    })
+    .map_err(err)?;
     plot::heat_map(
-        &HeatMap { values: map.view(), extent: [lo, hi, lo, hi], label: "network output" },
-        &scatter,
+        &snap.heat_map(),
+        &scatter(&held_out),
         &out.join("network.png"),
         &Figure::new("network output over the plane", "x1", "x2"),
     )

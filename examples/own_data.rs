@@ -237,8 +237,8 @@ fn run(args: &Args) -> Result<(), String> {
     config.checkpoint_every = 10;
     config.out_dir = Some(args.out.clone());
     config.progress = !args.quiet;
-    let log =
-        train::train_with(&mut analysis, &arrays, &config, &mut |r| Some(step_line(r))).map_err(|e| e.to_string())?;
+    let log = train::train_with(&mut analysis, &arrays, &config, &mut |r, _| Some(step_line(r)))
+        .map_err(|e| e.to_string())?;
     summary(&log);
 
     // The trained analysis on every event, with hard histograms.

@@ -21,13 +21,16 @@
 //! ```text
 //! cargo run --release --example three_blobs -- [--steps N] [--hidden 1024|32]
 //!     [--objective cls|discovery|poi_uncert] [--seed S] [--out DIR] [--resume] [--quiet]
+//!     [--gif FILE [--gif-every K]]
 //! ```
 //!
 //! It prints a line per step and writes, into `--out` (default `three-blobs-run/`), the run log
 //! and checkpoints as the blobs example does (`steps.jsonl`, `run.json`, `checkpoint.json`) and
 //! the figures `metrics.png`, `histograms.png` (the yields stacked, the background's standard
 //! deviation as a band, the two backgrounds as outlines) and `network.png` (the bin the network
-//! gives each point of the plane, with the blobs).
+//! gives each point of the plane, with the blobs). With `--gif FILE` it also writes the training
+//! as an animated GIF: the network's bins over the plane, the yields and the test CLs so far,
+//! a frame every K steps (by default about 60 frames in all).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +44,7 @@ use rand_chacha::ChaCha8Rng;
 
 #[path = "support/blobs.rs"]
 mod support;
-use support::{blob, plane};
+use support::{blob, plane, Recorder};
 
 /// neos 0.0.1's analysis with a network of the given hidden width (compiled in).
 macro_rules! three_blobs_analysis {
@@ -108,6 +111,12 @@ struct Args {
     /// No progress bar (the per-step lines are still printed).
     #[arg(long)]
     quiet: bool,
+    /// Also write the training as an animated GIF here.
+    #[arg(long)]
+    gif: Option<PathBuf>,
+    /// A GIF frame every K steps (default: about 60 frames over the run).
+    #[arg(long)]
+    gif_every: Option<usize>,
 }
 
 /// The blobs' centres: signal and the two backgrounds.
@@ -123,6 +132,8 @@ fn blobs(n: usize, seed: u64) -> Vec<Array2<f64>> {
 
 /// What the example needs of an analysis besides training: the yields and the network.
 trait Figures: Analysis {
+    /// Another instance, to draw with while the trainer holds the first.
+    fn fresh() -> Self;
     fn yields(&mut self, params: &[f64], batch: &[ArrayView2<'_, f64>]) -> Result<Vec<(String, Vec<f64>)>, String>;
     fn output(&mut self, params: &[f64], points: ArrayView2<'_, f64>) -> Result<Vec<f64>, String>;
 }
@@ -130,6 +141,9 @@ trait Figures: Analysis {
 macro_rules! figures {
     ($($t:ty),*) => {$(
         impl Figures for $t {
+            fn fresh() -> Self {
+                <$t>::new()
+            }
             fn yields(&mut self, params: &[f64], batch: &[ArrayView2<'_, f64>]) -> Result<Vec<(String, Vec<f64>)>, String> {
                 let values = self.values(params, batch, &[]).map_err(|e| e.to_string())?;
                 Ok(values.into_iter().map(|(n, v)| (n.to_string(), v)).collect())
@@ -177,14 +191,112 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
         h = args.hidden
     );
     let checkpoint = args.out.join("checkpoint.json");
+    // The animation draws with an analysis of its own, on held-out events and a coarse grid.
+    let mut recorder = args.gif.as_ref().map(|p| Recorder::new(p, args.steps, args.gif_every)).transpose()?;
+    let mut drawer = A::fresh();
+    let held_out = blobs(EVENTS, args.seed.wrapping_add(1));
+    let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
+    let coarse = 60;
+    let grid = plane(coarse, LO, HI);
+    let mut failure = None;
+    let mut observe = |r: &StepRecord, params: &[f64]| {
+        if let Some(recorder) = recorder.as_mut() {
+            if recorder.due(r, "cls") && failure.is_none() {
+                let frame = snapshot(&mut drawer, params, &views, &grid, coarse).and_then(|snap| {
+                    snap.stack(|edges, stack| {
+                        let scatter = scatter(&held_out);
+                        recorder.animation.frame(&plot::Frame {
+                            step: r.step,
+                            map: snap.heat_map(),
+                            scatter: &scatter,
+                            edges,
+                            binned: "bin (softmax output)",
+                            stack,
+                            metric: "cls",
+                            curve: &recorder.curve,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+                });
+                failure = frame.err();
+            }
+        }
+        Some(step_line(r))
+    };
     let log = if args.resume {
-        train::resume_with(&mut analysis, &data, &config, &checkpoint, &mut |r| Some(step_line(r)))
+        train::resume_with(&mut analysis, &data, &config, &checkpoint, &mut observe)
     } else {
-        train::train_with(&mut analysis, &data, &config, &mut |r| Some(step_line(r)))
+        train::train_with(&mut analysis, &data, &config, &mut observe)
     }
     .map_err(|e| e.to_string())?;
+    if let Some(e) = failure {
+        return Err(format!("the animation: {e}"));
+    }
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
+}
+
+/// The plane the network's bins are drawn over.
+const LO: f64 = -5.0;
+const HI: f64 = 5.0;
+
+/// What the figures show of a network: its yields on held-out events and the bin of its
+/// largest output over an `n` × `n` grid of the plane.
+struct Snapshot {
+    s: Vec<f64>,
+    background: Vec<f64>,
+    unc: Vec<f64>,
+    b1: Vec<f64>,
+    b2: Vec<f64>,
+    map: Array2<f64>,
+}
+
+fn snapshot<A: Figures>(
+    analysis: &mut A,
+    params: &[f64],
+    events: &[ArrayView2<'_, f64>],
+    grid: &Array2<f64>,
+    n: usize,
+) -> Result<Snapshot, String> {
+    let yields = analysis.yields(params, events)?;
+    let get = |n: &str| yields.iter().find(|(v, _)| v == n).map(|(_, v)| v.clone()).unwrap_or_default();
+    let s = get("s");
+    let bins = s.len().max(1);
+    let shares = analysis.output(params, grid.view())?;
+    let most: Vec<f64> = shares
+        .chunks(bins)
+        .map(|row| row.iter().enumerate().fold((0, f64::MIN), |m, (k, v)| if *v > m.1 { (k, *v) } else { m }).0 as f64)
+        .collect();
+    let map = Array2::from_shape_vec((n, n), most).map_err(|e| e.to_string())?;
+    Ok(Snapshot { s, background: get("background"), unc: get("background_unc"), b1: get("b1"), b2: get("b2"), map })
+}
+
+impl Snapshot {
+    /// Calls `draw` with the bins' edges and the yields stacked: the background's mean with its
+    /// standard deviation as a band, the signal on top, each background as an outline.
+    fn stack<R>(&self, draw: impl FnOnce(&[f64], Stack<'_>) -> R) -> R {
+        let edges: Vec<f64> = (0..=self.s.len()).map(|k| k as f64).collect();
+        let layers = [
+            Hist { label: "background (mean)", counts: &self.background },
+            Hist { label: "signal (μ = 1)", counts: &self.s },
+        ];
+        let overlays =
+            [Hist { label: "background 1", counts: &self.b1 }, Hist { label: "background 2", counts: &self.b2 }];
+        draw(
+            &edges,
+            Stack { layers: &layers, band: Some(("background std. dev. ±1σ", &self.unc)), overlays: &overlays },
+        )
+    }
+
+    fn heat_map(&self) -> HeatMap<'_> {
+        HeatMap { values: self.map.view(), extent: [LO, HI, LO, HI], label: "bin of the largest output" }
+    }
+}
+
+/// The first 300 events of each sample, labelled, to scatter over the plane.
+fn scatter(samples: &[Array2<f64>]) -> Vec<Scatter<'_>> {
+    let labels = ["signal", "background 1", "background 2"];
+    samples.iter().zip(labels).map(|(p, label)| Scatter { label, points: p.slice(ndarray::s![..300, ..]) }).collect()
 }
 
 fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<(), String> {
@@ -198,44 +310,24 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     )
     .map_err(err)?;
 
-    // The yields of fresh events from each blob through the selected network.
+    // The yields of fresh events from each blob through the selected network, and the bin it
+    // gives each point of the plane, with the blobs over it.
     let held_out = blobs(EVENTS, args.seed.wrapping_add(1));
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
-    let yields = analysis.yields(params, &views)?;
-    let get = |n: &str| yields.iter().find(|(v, _)| v == n).map(|(_, v)| v.clone()).unwrap_or_default();
-    let (s, b, unc, b1, b2) = (get("s"), get("background"), get("background_unc"), get("b1"), get("b2"));
-    let edges: Vec<f64> = (0..=s.len()).map(|k| k as f64).collect();
-    let stack = Stack {
-        layers: &[Hist { label: "background (mean)", counts: &b }, Hist { label: "signal (μ = 1)", counts: &s }],
-        band: Some(("background std. dev. ±1σ", &unc)),
-        overlays: &[Hist { label: "background 1", counts: &b1 }, Hist { label: "background 2", counts: &b2 }],
-    };
-    plot::stacked(
-        &edges,
-        &stack,
-        &out.join("histograms.png"),
-        &Figure::new("yields on held-out events", "bin (softmax output)", "expected events"),
-    )
-    .map_err(err)?;
-
-    // The bin each point of the plane goes to most, with the blobs over it.
     let n = 120;
-    let (lo, hi) = (-5.0, 5.0);
-    let grid = plane(n, lo, hi);
-    let shares = analysis.output(params, grid.view())?;
-    let bins = s.len().max(1);
-    let most: Vec<f64> = shares
-        .chunks(bins)
-        .map(|row| row.iter().enumerate().fold((0, f64::MIN), |m, (k, v)| if *v > m.1 { (k, *v) } else { m }).0 as f64)
-        .collect();
-    let map = Array2::from_shape_vec((n, n), most).map_err(|e| e.to_string())?;
-    let labels = ["signal", "background 1", "background 2"];
-    let few: Vec<Array2<f64>> = held_out.iter().map(|a| a.slice(ndarray::s![..300, ..]).to_owned()).collect();
-    let scatter: Vec<Scatter<'_>> =
-        few.iter().zip(labels).map(|(p, label)| Scatter { label, points: p.view() }).collect();
+    let snap = snapshot(analysis, params, &views, &plane(n, LO, HI), n)?;
+    snap.stack(|edges, stack| {
+        plot::stacked(
+            edges,
+            &stack,
+            &out.join("histograms.png"),
+            &Figure::new("yields on held-out events", "bin (softmax output)", "expected events"),
+        )
+    })
+    .map_err(err)?;
     plot::heat_map(
-        &HeatMap { values: map.view(), extent: [lo, hi, lo, hi], label: "bin of the largest output" },
-        &scatter,
+        &snap.heat_map(),
+        &scatter(&held_out),
         &out.join("network.png"),
         &Figure::new("the network's bins over the plane", "x1", "x2"),
     )

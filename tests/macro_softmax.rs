@@ -151,7 +151,10 @@ fn a_cold_softmax_counts_each_event_in_the_bin_of_its_largest_output() {
         }
         let expected: Vec<f64> = hard.iter().map(|c| scale * c / x.nrows() as f64 + 1e-3).collect();
         let found = value(&values, name);
-        assert!(found.iter().zip(&expected).all(|(f, e)| (f - e).abs() <= 1e-12 * e), "{name}: {found:?} vs {expected:?}");
+        assert!(
+            found.iter().zip(&expected).all(|(f, e)| (f - e).abs() <= 1e-12 * e),
+            "{name}: {found:?} vs {expected:?}"
+        );
     }
     let (loss, grad) = analysis.value_and_grad("poi_uncert", &params, &batch, &[]).unwrap();
     assert!(loss.is_finite(), "{loss}");

@@ -44,3 +44,30 @@ pub fn plane(n: usize, lo: f64, hi: f64) -> Array2<f64> {
         lo + (hi - lo) * (c as f64 + 0.5) / n as f64
     })
 }
+
+/// The training animation's bookkeeping: the metric's curve so far and which steps get a frame.
+pub struct Recorder {
+    pub animation: neos::plot::Animation,
+    /// A frame every `every` steps, and of the first and last steps.
+    every: usize,
+    last: usize,
+    pub curve: Vec<(usize, f64)>,
+}
+
+impl Recorder {
+    /// A GIF at `path` of 600 × 480 panels, 150 ms a frame, with at most about 60 frames over
+    /// `steps` steps unless `every` says otherwise.
+    pub fn new(path: &std::path::Path, steps: usize, every: Option<usize>) -> Result<Self, String> {
+        let animation = neos::plot::Animation::new(path, (600, 480), 150).map_err(|e| e.to_string())?;
+        let every = every.unwrap_or(steps.div_ceil(60)).max(1);
+        Ok(Recorder { animation, every, last: steps, curve: Vec::new() })
+    }
+
+    /// Notes step `r`'s value of `metric`; true when the step gets a frame.
+    pub fn due(&mut self, r: &StepRecord, metric: &str) -> bool {
+        if let Some(v) = r.value(metric) {
+            self.curve.push((r.step, v));
+        }
+        r.step == 1 || r.step % self.every == 0 || r.step == self.last
+    }
+}

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use neos_runtime::plot::{
-    bin_counts, heat_map, histograms, metric_curves, stacked, Figure, HeatMap, Hist, PlotError, Scatter, Stack,
+    bin_counts, heat_map, histograms, metric_curves, stacked, Animation, Figure, Frame, HeatMap, Hist, PlotError,
+    Scatter, Stack,
 };
 use neos_runtime::train::{Best, RunLog, RunSettings, RunStatus, SampleInfo, StepRecord, TrainConfig};
 use rand::{Rng, SeedableRng};
@@ -287,4 +288,48 @@ fn heat_map_refuses_bad_input() {
         "points \"s\": expected finite coordinates, found inf at row 3, column 1",
     );
     assert!(!path.exists());
+}
+
+#[test]
+fn animations_are_written_frame_by_frame() {
+    let path = out("training.gif");
+    let mut animation = Animation::new(&path, (400, 320), 200).unwrap();
+    let grid = Array2::from_shape_fn((20, 20), |(i, j)| (i * j) as f64);
+    let points = Array2::from_shape_fn((30, 2), |(i, j)| (i as f64 * 0.3 + j as f64) % 5.0);
+    let scatter = [Scatter { label: "signal", points: points.view() }];
+    let edges = [0.0, 0.5, 1.0];
+    let mut curve = Vec::new();
+    for step in 1..=3 {
+        curve.push((step, 0.1 / step as f64));
+        let (b, s) = ([10.0, 3.0 * step as f64], [1.0, 2.0]);
+        let frame = Frame {
+            step,
+            map: HeatMap { values: grid.view(), extent: [0.0, 5.0, 0.0, 5.0], label: "output" },
+            scatter: &scatter,
+            edges: &edges,
+            binned: "network output",
+            stack: Stack {
+                layers: &[Hist { label: "background", counts: &b }, Hist { label: "signal", counts: &s }],
+                band: None,
+                overlays: &[],
+            },
+            metric: "cls",
+            curve: &curve,
+        };
+        animation.frame(&frame).unwrap();
+    }
+    assert_eq!(animation.frames(), 3);
+    drop(animation);
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (1200, 320));
+    let mut frames = 0;
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        // Every frame is drawn, not blank: it holds more than the white background.
+        assert!(frame.buffer.chunks(4).any(|p| p[..3] != [255, 255, 255]), "frame {frames} is blank");
+        frames += 1;
+    }
+    assert_eq!(frames, 3);
+    assert!(Animation::new(&out("tiny.gif"), (100, 100), 200).is_err());
 }

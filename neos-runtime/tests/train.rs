@@ -1077,7 +1077,7 @@ fn measured_run(role: &str) {
     HEAP.peak.store(base as usize, Ordering::SeqCst);
     let (mut first_blocks, mut last_blocks, mut peak) = (0, 0, 0);
     // Read when the observer sees the first and the last step, before the log is handed back.
-    train_with(&mut analysis, &data, &cfg, &mut |r| {
+    train_with(&mut analysis, &data, &cfg, &mut |r, _| {
         let blocks = HEAP.blocks.load(Ordering::SeqCst) as i64;
         if r.step == 1 {
             first_blocks = blocks;

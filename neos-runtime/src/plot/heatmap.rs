@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use super::{
-    check_text, colour, drawing, first_non_finite, legend, register_font, tick_label, Figure, PlotError, FONT,
+    check_text, colour, drawing, first_non_finite, legend, register_font, tick_label, Area, Figure, PlotError, FONT,
 };
 
 /// Values of a function on a regular grid over `extent` = [x_min, x_max, y_min, y_max].
@@ -34,6 +34,14 @@ pub struct Scatter<'a> {
 /// Draws the heat map with a colour bar (viridis) and every sample's points over it into a PNG
 /// at `path`, with a legend of the samples. Points outside the extent are not drawn.
 pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure: &Figure) -> Result<(), PlotError> {
+    check_heat_map(map, scatter, figure)?;
+    let root = BitMapBackend::new(path, figure.size).into_drawing_area();
+    draw_heat_map(&root, map, scatter, path, figure)?;
+    root.present().map_err(drawing(path))
+}
+
+/// Everything that can be wrong with the input, before anything is drawn or a file created.
+fn check_heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], figure: &Figure) -> Result<(), PlotError> {
     figure.check()?;
     let (rows, cols) = map.values.dim();
     if rows == 0 || cols == 0 {
@@ -72,6 +80,20 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
             )));
         }
     }
+    Ok(())
+}
+
+/// Draws into `root` what [`heat_map`] writes to a file (`path` names it in errors).
+pub(super) fn draw_heat_map(
+    root: &Area<'_>,
+    map: &HeatMap<'_>,
+    scatter: &[Scatter<'_>],
+    path: &Path,
+    figure: &Figure,
+) -> Result<(), PlotError> {
+    check_heat_map(map, scatter, figure)?;
+    let [x0, x1, y0, y1] = map.extent;
+    let (rows, cols) = map.values.dim();
     register_font()?;
 
     let lo = map.values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -79,7 +101,6 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
     let (v0, v1) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
     let shade = |v: f64| ViridisRGB.get_color(((v - v0) / (v1 - v0)) as f32);
 
-    let root = BitMapBackend::new(path, figure.size).into_drawing_area();
     let err = drawing(path);
     root.fill(&WHITE).map_err(&err)?;
     let area = if figure.title.is_empty() {
@@ -119,7 +140,7 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
     chart.draw_series(cells).map_err(&err)?;
 
     let radius = figure.px(4.0).max(2);
-    let legend_radius = figure.text(9.0);
+    let legend_radius = figure.px(9.0).max(3);
     // plotters would pin points outside the axes to their border; leave them out instead.
     let inside = move |p: &ndarray::ArrayView1<'_, f64>| (x0..=x1).contains(&p[0]) && (y0..=y1).contains(&p[1]);
     for (k, s) in scatter.iter().enumerate() {
@@ -134,7 +155,7 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
             .draw_series(rims)
             .map_err(&err)?
             .label(s.label)
-            .legend(move |(x, y)| Circle::new((x + 10, y), legend_radius, c.filled()));
+            .legend(move |(x, y)| Circle::new((x + legend_radius as i32, y), legend_radius, c.filled()));
     }
     if !scatter.is_empty() {
         legend(&mut chart, figure, SeriesLabelPosition::UpperLeft).map_err(&err)?;
@@ -167,5 +188,5 @@ pub fn heat_map(map: &HeatMap<'_>, scatter: &[Scatter<'_>], path: &Path, figure:
         Rectangle::new([(0.0, lo), (1.0, lo + band)], shade(lo + 0.5 * band).filled())
     });
     key.draw_series(bands).map_err(&err)?;
-    root.present().map_err(&err)
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! PNG figures of a run: metric curves from a run log, histograms over bin edges, and a
 //! function on the plane as a heat map with event samples scattered over it (the neos paper's
-//! figure of the network output over the four blobs).
+//! figure of the network output over the four blobs); and the training as an animated GIF
+//! ([`Animation`]), a frame of all three every few steps.
 //!
 //! Drawn with plotters' bitmap backend and its `ab_glyph` text, with Noto Sans embedded from the
 //! `ttf-noto-sans` crate: no system fonts, no fontconfig, nothing beyond a C compiler to build.
@@ -8,11 +9,13 @@
 //! Bad input (no data, mismatched lengths, non-finite values, unordered edges) is an error
 //! naming what was expected and what was found, never a panic.
 
+mod animation;
 mod curves;
 mod heatmap;
 mod hist;
 mod stack;
 
+pub use animation::{Animation, Frame};
 pub use curves::metric_curves;
 pub use heatmap::{heat_map, HeatMap, Scatter};
 pub use hist::{bin_counts, histograms, Hist};
@@ -85,6 +88,9 @@ impl Figure {
     }
 }
 
+/// A figure's drawing area: a whole PNG, or a panel of an animation's frame.
+type Area<'a> = plotters::drawing::DrawingArea<plotters::prelude::BitMapBackend<'a>, plotters::coord::Shift>;
+
 /// Draws the legend of a chart's labelled series in the style every figure shares.
 fn legend<'a, DB: plotters::prelude::DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut plotters::prelude::ChartContext<'a, DB, CT>,
@@ -96,7 +102,8 @@ fn legend<'a, DB: plotters::prelude::DrawingBackend + 'a, CT: plotters::coord::C
         .configure_series_labels()
         .position(position)
         .margin(figure.px(12.0))
-        .legend_area_size(figure.text(40.0))
+        // The markers are 30 pixels wide whatever the figure's size.
+        .legend_area_size(figure.text(40.0).max(38))
         .label_font((FONT, figure.text(26.0)))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))

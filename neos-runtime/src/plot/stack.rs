@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::hist::check_edges;
 use super::{
-    check_text, colour, drawing, first_non_finite, legend, register_font, step_outline, tick_label, Figure, Hist,
+    check_text, colour, drawing, first_non_finite, legend, register_font, step_outline, tick_label, Area, Figure, Hist,
     PlotError, FONT,
 };
 
@@ -58,6 +58,14 @@ fn check_hist(h: &Hist<'_>, bins: usize) -> Result<(), PlotError> {
 /// when the positive contents drawn span more than two decades, so that a small signal on a
 /// large background stays visible; linear otherwise.
 pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -> Result<(), PlotError> {
+    check_stack(edges, stack, figure)?;
+    let root = BitMapBackend::new(path, figure.size).into_drawing_area();
+    draw_stacked(&root, edges, stack, path, figure)?;
+    root.present().map_err(drawing(path))
+}
+
+/// Everything that can be wrong with the input, before anything is drawn or a file created.
+fn check_stack(edges: &[f64], stack: &Stack<'_>, figure: &Figure) -> Result<(), PlotError> {
     figure.check()?;
     check_edges(edges)?;
     let bins = edges.len() - 1;
@@ -70,6 +78,19 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     if let Some((label, band)) = stack.band {
         check_hist(&Hist { label, counts: band }, bins)?;
     }
+    Ok(())
+}
+
+/// Draws into `root` what [`stacked`] writes to a file (`path` names it in errors).
+pub(super) fn draw_stacked(
+    root: &Area<'_>,
+    edges: &[f64],
+    stack: &Stack<'_>,
+    path: &Path,
+    figure: &Figure,
+) -> Result<(), PlotError> {
+    check_stack(edges, stack, figure)?;
+    let bins = edges.len() - 1;
     register_font()?;
 
     // The running sums: tops[k][j] is the top of layer k in bin j.
@@ -104,10 +125,9 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
     };
     let (x0, x1) = (edges[0], edges[bins]);
 
-    let root = BitMapBackend::new(path, figure.size).into_drawing_area();
     let err = drawing(path);
     root.fill(&WHITE).map_err(&err)?;
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(root);
     if !figure.title.is_empty() {
         builder.caption(&figure.title, (FONT, figure.text(40.0)));
     }
@@ -179,5 +199,5 @@ pub fn stacked(edges: &[f64], stack: &Stack<'_>, path: &Path, figure: &Figure) -
             .legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 30, py)], style));
     }
     legend(&mut chart, figure, SeriesLabelPosition::UpperRight).map_err(&err)?;
-    root.present().map_err(&err)
+    Ok(())
 }

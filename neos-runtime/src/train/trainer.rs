@@ -143,12 +143,13 @@ impl std::error::Error for TrainError {}
 /// Trains `analysis` on `data` (one array of events per sample, in the analysis's order) from
 /// the parameters `init(config.seed)`.
 pub fn train<A: Analysis>(analysis: &mut A, data: &[Array2<f64>], config: &TrainConfig) -> Result<RunLog, TrainError> {
-    train_with(analysis, data, config, &mut |_| None)
+    train_with(analysis, data, config, &mut |_, _| None)
 }
 
-/// Watches a run: called with each step's record once the step is committed; a returned line is
-/// printed (above the progress bar when there is one), so that examples can report every step.
-pub type StepObserver<'a> = dyn FnMut(&StepRecord) -> Option<String> + 'a;
+/// Watches a run: called with each step's record and the parameters after the step, once the
+/// step is committed; a returned line is printed (above the progress bar when there is one), so
+/// that examples can report every step and draw the network as it trains.
+pub type StepObserver<'a> = dyn FnMut(&StepRecord, &[f64]) -> Option<String> + 'a;
 
 /// [`train`], calling `observer` after every step.
 pub fn train_with<A: Analysis>(
@@ -201,7 +202,7 @@ pub fn resume<A: Analysis>(
     config: &TrainConfig,
     checkpoint: &Path,
 ) -> Result<RunLog, TrainError> {
-    resume_with(analysis, data, config, checkpoint, &mut |_| None)
+    resume_with(analysis, data, config, checkpoint, &mut |_, _| None)
 }
 
 /// [`resume`], calling `observer` after every step.
@@ -449,7 +450,7 @@ fn run<A: Analysis>(
                 c.best_params.clone_from(&c.params);
             }
         }
-        if let Some(line) = observer(&outcome.record) {
+        if let Some(line) = observer(&outcome.record, &state.checkpoint.params) {
             match &bar {
                 Some(bar) => bar.println(line),
                 None => println!("{line}"),
