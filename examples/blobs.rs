@@ -201,28 +201,25 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let coarse = 60;
     let grid = plane(coarse, LO, HI);
-    let mut failure = None;
     let mut observe = |r: &StepRecord, params: &[f64]| {
         if let Some(recorder) = recorder.as_mut() {
-            if recorder.due(r, "cls") && failure.is_none() {
-                let frame = snapshot(&mut drawer, params, &views, &grid, coarse).and_then(|snap| {
-                    snap.stack(|stack| {
-                        let scatter = scatter(&held_out);
-                        recorder.animation.frame(&plot::Frame {
-                            step: r.step,
-                            map: snap.heat_map(),
-                            scatter: &scatter,
-                            edges: &snap.edges,
-                            binned: "network output",
-                            stack,
-                            metric: "cls",
-                            curve: &recorder.curve,
-                        })
+            recorder.step(r, "cls", |animation, curve| {
+                let snap = snapshot(&mut drawer, params, &views, &grid, coarse)?;
+                let scatter = scatter(&held_out);
+                snap.stack(|stack| {
+                    animation.frame(&plot::Frame {
+                        step: r.step,
+                        map: snap.heat_map(),
+                        scatter: &scatter,
+                        edges: &snap.edges,
+                        binned: "network output",
+                        stack,
+                        metric: "cls",
+                        curve,
                     })
-                    .map_err(|e| e.to_string())
-                });
-                failure = frame.err();
-            }
+                })
+                .map_err(|e| e.to_string())
+            });
         }
         Some(step_line(r))
     };
@@ -232,8 +229,8 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
         train::train_with(&mut analysis, &data, &config, &mut observe)
     }
     .map_err(|e| e.to_string())?;
-    if let Some(e) = failure {
-        return Err(format!("the animation: {e}"));
+    if let Some(recorder) = &recorder {
+        recorder.finish()?;
     }
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)

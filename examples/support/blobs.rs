@@ -52,6 +52,8 @@ pub struct Recorder {
     every: usize,
     last: usize,
     pub curve: Vec<(usize, f64)>,
+    /// The first frame that could not be drawn; training goes on, and `finish` reports it.
+    failure: Option<String>,
 }
 
 impl Recorder {
@@ -60,14 +62,28 @@ impl Recorder {
     pub fn new(path: &std::path::Path, steps: usize, every: Option<usize>) -> Result<Self, String> {
         let animation = neos::plot::Animation::new(path, (600, 480), 150).map_err(|e| e.to_string())?;
         let every = every.unwrap_or(steps.div_ceil(60)).max(1);
-        Ok(Recorder { animation, every, last: steps, curve: Vec::new() })
+        Ok(Recorder { animation, every, last: steps, curve: Vec::new(), failure: None })
     }
 
-    /// Notes step `r`'s value of `metric`; true when the step gets a frame.
-    pub fn due(&mut self, r: &StepRecord, metric: &str) -> bool {
+    /// Notes step `r`'s value of `metric` and, when the step gets a frame, draws it with
+    /// `frame` (given the animation and the curve so far).
+    pub fn step(
+        &mut self,
+        r: &StepRecord,
+        metric: &str,
+        frame: impl FnOnce(&mut neos::plot::Animation, &[(usize, f64)]) -> Result<(), String>,
+    ) {
         if let Some(v) = r.value(metric) {
             self.curve.push((r.step, v));
         }
-        r.step == 1 || r.step % self.every == 0 || r.step == self.last
+        let due = r.step == 1 || r.step % self.every == 0 || r.step == self.last;
+        if due && self.failure.is_none() {
+            self.failure = frame(&mut self.animation, &self.curve).err();
+        }
+    }
+
+    /// The animation's first failure, if a frame could not be drawn.
+    pub fn finish(&self) -> Result<(), String> {
+        self.failure.as_ref().map_or(Ok(()), |e| Err(format!("the animation: {e}")))
     }
 }
