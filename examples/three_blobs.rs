@@ -208,7 +208,7 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
                         step: r.step,
                         map: snap.heat_map(),
                         scatter: &scatter,
-                        edges: edges,
+                        edges,
                         binned: "bin (softmax output)",
                         stack,
                         metric: "cls",
