@@ -9,6 +9,7 @@ mod cost;
 mod lang;
 mod rules;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,12 @@ pub struct SimplifyReport {
     pub nodes_after: usize,
     pub cost_before: f64,
     pub cost_after: f64,
+    /// How often each rule rewrote the e-graph, most applied first (rules that never applied
+    /// are left out).
+    pub fired: Vec<(String, usize)>,
+    /// The extracted graph cost more than the input by the cost model, so the input (its live
+    /// part) was kept: simplification never makes a graph worse by its own measure.
+    pub kept_input: bool,
     pub seconds: f64,
 }
 
@@ -58,17 +65,23 @@ impl fmt::Display for SimplifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} → {} nodes, cost {:.4e} → {:.4e}; stopped: {} after {} iterations ({} e-nodes, {} e-classes, {} rules)",
+            "{} → {} nodes, cost {:.4e} → {:.4e}{}; stopped: {} after {} iterations ({} e-nodes, {} e-classes, {} rules)",
             self.nodes_before,
             self.nodes_after,
             self.cost_before,
             self.cost_after,
+            if self.kept_input { " (the extraction cost more: input kept)" } else { "" },
             self.stop_reason,
             self.iterations,
             self.egraph_nodes,
             self.egraph_classes,
             self.rules
-        )
+        )?;
+        if !self.fired.is_empty() {
+            let fired: Vec<String> = self.fired.iter().map(|(rule, n)| format!("{rule} ×{n}")).collect();
+            write!(f, "\nrules applied: {}", fired.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -100,8 +113,21 @@ pub fn simplify(graph: &Graph, limits: &SimplifyLimits) -> Result<(Graph, Simpli
         return Err(IrError::Simplify { message: format!("a rewrite broke typing: {conflict}") });
     }
     let roots: Vec<_> = roots.iter().map(|&r| runner.egraph.find(r)).collect();
-    let simplified = convert::from_egraph(&runner.egraph, graph, &roots)?.pruned();
-    verify(&simplified)?;
+    let extracted = convert::from_egraph(&runner.egraph, graph, &roots)?.pruned();
+    verify(&extracted)?;
+    // Extraction picks each e-class's cheapest node, but shared subterms are counted once per
+    // use, so the whole can come out dearer than the input; then the input stays.
+    let input = graph.pruned();
+    let kept_input = graph_cost(&extracted) > graph_cost(&input);
+    let simplified = if kept_input { input } else { extracted };
+    let mut fired: BTreeMap<String, usize> = BTreeMap::new();
+    for iteration in &runner.iterations {
+        for (rule, n) in &iteration.applied {
+            *fired.entry(rule.to_string()).or_default() += n;
+        }
+    }
+    let mut fired: Vec<(String, usize)> = fired.into_iter().filter(|(_, n)| *n > 0).collect();
+    fired.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let report = SimplifyReport {
         stop_reason,
         iterations: runner.iterations.len(),
@@ -112,6 +138,8 @@ pub fn simplify(graph: &Graph, limits: &SimplifyLimits) -> Result<(Graph, Simpli
         nodes_after: simplified.live_len(),
         cost_before: graph_cost(graph),
         cost_after: graph_cost(&simplified),
+        fired,
+        kept_input,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((simplified, report))
