@@ -13,6 +13,14 @@ use std::fmt;
 
 use ndarray::Array1;
 
+mod hists;
+mod networks;
+mod statistics;
+
+pub use hists::{sample_events_knob, weights_input};
+use hists::{Binning, HistParts};
+use networks::{activate, apply_mlp};
+
 use super::desc::{
     Across, Activation, Analysis, BinOp, Expr, ExprKind, Init, Loc, Mlp, Param, ParamKind, Stat, UnaryFn,
 };
@@ -218,38 +226,6 @@ pub struct Export {
 /// The output holding the k-th piece of data of the exported workspace.
 pub fn export_output(k: usize) -> String {
     format!("export_{k}")
-}
-
-/// How the events of a `hist`, `count` or `counts` fall into its bins.
-#[derive(Clone, Copy)]
-enum Binning<'b> {
-    /// A `hist`: the kernel density estimate over edges, with a bandwidth and reflection.
-    Kde(Tensor<'b>, Tensor<'b>, bool),
-    /// A `count`: every event in one bin.
-    Whole,
-    /// `counts`: the values are each event's share of every bin (a softmax network's outputs).
-    Columns,
-}
-
-/// The ingredients of a `hist`, `count` or `counts`.
-#[derive(Clone, Copy)]
-struct HistParts<'b> {
-    values: Tensor<'b>,
-    binning: Binning<'b>,
-    weights: Option<Tensor<'b>>,
-    group: u16,
-    scale: Option<Tensor<'b>>,
-}
-
-/// The input leaf holding the weights of weighted input `input`.
-pub fn weights_input(input: &str) -> String {
-    format!("{input}_weights")
-}
-
-/// The knob holding the number of events of input `input`'s whole sample, which the trainer
-/// sets when it passes a batch or a test set (not positive: the events given are the sample).
-pub fn sample_events_knob(input: &str) -> String {
-    format!("{input}_events")
 }
 
 /// Lowers a description to its graphs; see the module docs.
@@ -711,88 +687,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     }
                 })
             }
-            ExprKind::McStat(x) => {
-                let t = self.expr(x)?;
-                match self.hists.get(&t.id()).copied() {
-                    Some(parts) => Some(self.sample_hist(parts).uncertainty(parts.scale)),
-                    None => {
-                        self.error(
-                            x.at,
-                            "mcstat: expected the result of a `hist`, `count` or `counts` (a `let` bound to one), found another \
-                             expression"
-                                .into(),
-                        );
-                        None
-                    }
-                }
-            }
+            ExprKind::McStat(x) => self.mcstat(x),
             ExprKind::Hist { values, edges, bandwidth, weights, scale, reflect } => {
-                let w = weights.as_ref().map(|w| self.expr(w));
-                let parts = [
-                    self.expr(values),
-                    self.expr(edges),
-                    self.expr(bandwidth),
-                    scale.as_ref().map_or(Some(b.scalar(1.0, DType::F64)), |s| self.expr(s)),
-                ];
-                let [Some(v), Some(edges_t), Some(h), Some(s)] = parts else { return None };
-                let w = match w {
-                    Some(w) => Some(w?),
-                    None => None,
-                };
-                let mut ok = true;
-                if v.shape().rank() != 1 {
-                    self.error(
-                        values.at,
-                        format!(
-                            "hist: expected values of shape [events] (one per event), found {}{}",
-                            self.shown(&v.shape()),
-                            if v.shape().rank() == 2 { " (pick a column with `x[i]`)" } else { "" }
-                        ),
-                    );
-                    ok = false;
-                }
-                if !matches!(edges_t.shape().dims(), [Dim::Fixed(n)] if *n >= 2) {
-                    self.error(
-                        edges.at,
-                        format!("hist: expected bin edges [bins + 1], found {}", self.shown(&edges_t.shape())),
-                    );
-                    ok = false;
-                }
-                if !h.shape().is_scalar() {
-                    self.error(
-                        bandwidth.at,
-                        format!("hist: expected a scalar bandwidth, found {}", self.shown(&h.shape())),
-                    );
-                    ok = false;
-                }
-                if let Some(scale_expr) = scale {
-                    if !s.shape().is_scalar() {
-                        self.error(
-                            scale_expr.at,
-                            format!("hist: expected a scalar scale, found {}", self.shown(&s.shape())),
-                        );
-                        ok = false;
-                    }
-                }
-                if !ok {
-                    return None;
-                }
-                let group = v.shape().events_group().unwrap_or(0);
-                let parts = HistParts {
-                    values: v,
-                    binning: Binning::Kde(edges_t, h, *reflect),
-                    weights: w,
-                    group,
-                    scale: scale.is_some().then_some(s),
-                };
-                if w.is_some() {
-                    return self.weighted(parts, weights.as_deref(), "hist");
-                }
-                // Unweighted: the histogram node (its own kernel), remembered for `mcstat`.
-                let counts = v.hist(edges_t, h, *reflect);
-                let out = if scale.is_some() { counts.neos_yields(v, s) } else { counts };
-                self.hists.insert(out.id(), parts);
-                Some(out)
+                self.hist(values, edges, bandwidth, weights.as_deref(), scale.as_deref(), *reflect)
             }
         }
     }
@@ -814,211 +711,6 @@ impl<'a, 'b> Lowering<'a, 'b> {
             self.b.output(name, *t);
         }
         Export { template: export_template(&spec, &observations, &self.analysis.name), outputs }
-    }
-
-    /// A `count` (every event in one bin) or `counts` (each event's softmax outputs over the
-    /// bins) of a whole sample: the yields with a scale, else the sums.
-    fn whole_sample_hist(
-        &mut self,
-        values: &Expr,
-        weights: Option<&Expr>,
-        scale: Option<&Expr>,
-        binning: Binning<'b>,
-        at: Loc,
-        f: &str,
-    ) -> Option<Tensor<'b>> {
-        let v = self.expr(values);
-        let w = weights.map(|w| self.expr(w));
-        let s = scale.map(|s| self.expr(s));
-        let v = v?;
-        let w = match w {
-            Some(w) => Some(w?),
-            None => None,
-        };
-        let s = match s {
-            Some(s) => Some(s?),
-            None => None,
-        };
-        let group = match (binning, v.shape().dims()) {
-            (Binning::Columns, [d, Dim::Fixed(_)]) => d.events_group(),
-            (Binning::Columns, _) => None,
-            (_, dims) => dims.first().and_then(|d| d.events_group()),
-        };
-        let Some(group) = group else {
-            let expected = match binning {
-                Binning::Columns => "a network's outputs for the events of a sample, [events, bins]",
-                _ => "the events of a sample",
-            };
-            self.error(values.at, format!("{f}: expected {expected}, found {}", self.shown(&v.shape())));
-            return None;
-        };
-        if let Some(s) = s.filter(|s| !s.shape().is_scalar()) {
-            let found = self.shown(&s.shape());
-            self.error(scale.map_or(at, |e| e.at), format!("{f}: expected a scalar scale, found {found}"));
-            return None;
-        }
-        let parts = HistParts { values: v, binning, weights: w, group, scale: s };
-        self.weighted(parts, weights, f)
-    }
-
-    /// The knob holding the whole size of the sample of events group `g`.
-    fn sample_size(&mut self, g: u16) -> Tensor<'b> {
-        let b = self.b;
-        let name = sample_events_knob(self.sample(g));
-        *self.sample_events.entry(g).or_insert_with(|| b.knob(&name, DType::F64, 0.0))
-    }
-
-    /// The per-event masses of a `hist` or `count` with its weights and its sample's size.
-    fn sample_hist(&mut self, parts: HistParts<'b>) -> SampleHist<'b> {
-        let masses = self.masses(parts);
-        SampleHist { masses, weights: parts.weights, sample_events: self.sample_size(parts.group) }
-    }
-
-    /// Each event's share of each bin, `[events, bins]`.
-    fn masses(&self, parts: HistParts<'b>) -> Tensor<'b> {
-        match parts.binning {
-            Binning::Kde(edges, h, reflect) => self.b.kernel_masses(parts.values, edges, h, reflect),
-            Binning::Whole => self.b.whole_sample(parts.values),
-            Binning::Columns => parts.values,
-        }
-    }
-
-    /// The counts or yields of a weighted `hist` or of a `count`, remembered for `mcstat`.
-    fn weighted(&mut self, parts: HistParts<'b>, weights_expr: Option<&Expr>, f: &str) -> Option<Tensor<'b>> {
-        let (weights, group) = (parts.weights, parts.group);
-        if let (Some(w), Some(e)) = (weights, weights_expr) {
-            if w.shape() != Shape::new([Dim::Events(group)]) {
-                let found = if w.shape().events_group().is_some_and(|g| g != group) {
-                    format!("the events of `{}`", self.sample(w.shape().events_group().unwrap_or(0)))
-                } else {
-                    self.shown(&w.shape())
-                };
-                self.error(
-                    e.at,
-                    format!("{f}: expected one weight per event of `{}` ([events]), found {found}", self.sample(group)),
-                );
-                return None;
-            }
-        }
-        let out = match parts.scale {
-            Some(s) => self.sample_hist(parts).yields(s),
-            None => {
-                let masses = self.masses(parts);
-                SampleHist { masses, weights, sample_events: masses.lit(0.0) }.counts()
-            }
-        };
-        self.hists.insert(out.id(), parts);
-        Some(out)
-    }
-
-    /// The objectives and metrics, each named, built from the model's inference.
-    #[allow(clippy::type_complexity)]
-    fn statistics(&mut self) -> Option<(Vec<(String, Tensor<'b>)>, Vec<(String, Tensor<'b>)>)> {
-        let analysis = self.analysis;
-        let model = self.model()?;
-        let inference = match Inference::new(model) {
-            Ok(i) => i,
-            Err(e) => {
-                self.error(analysis.model.at, format!("model: {e}"));
-                return None;
-            }
-        };
-        // The exported workspace's observations: the data `cls` is computed on.
-        if let Ok(asimov) = inference.asimov_nominal(0.0) {
-            let mut offset = 0;
-            for (name, bins) in inference.model().channels() {
-                self.observed.push((name.to_string(), asimov.slice(0, offset..offset + bins)));
-                offset += bins;
-            }
-        }
-        let mut cache: HashMap<String, Tensor<'b>> = HashMap::new();
-        let mut stat = |l: &mut Self, s: &Stat| -> Option<Tensor<'b>> {
-            let (key, value) = match s {
-                Stat::Cls { mu_test, at } => {
-                    if !mu_test.is_finite() {
-                        l.error(*at, format!("cls: expected a finite test value of the poi, found {mu_test}"));
-                        return None;
-                    }
-                    let key = format!("cls {:x}", mu_test.to_bits());
-                    if let Some(t) = cache.get(&key) {
-                        return Some(*t);
-                    }
-                    (key, inference.neos_cls(*mu_test))
-                }
-                Stat::Discovery { .. } => ("discovery".to_string(), inference.neos_discovery()),
-                Stat::PoiUncert { .. } => ("poi_uncert".to_string(), inference.poi_uncert()),
-                Stat::Bce { signal, backgrounds, at } => {
-                    let sig = l.expr(signal);
-                    let bkgs: Vec<Option<Tensor<'b>>> = backgrounds.iter().map(|e| l.expr(e)).collect();
-                    let sig = sig?;
-                    let bkgs: Vec<Tensor<'b>> = bkgs.into_iter().collect::<Option<_>>()?;
-                    if backgrounds.is_empty() {
-                        l.error(*at, "bce: expected a signal and at least one background, found no background".into());
-                        return None;
-                    }
-                    for (e, t) in std::iter::once(signal).chain(backgrounds).zip(std::iter::once(&sig).chain(&bkgs)) {
-                        if t.shape().rank() != 1 {
-                            l.error(
-                                e.at,
-                                format!(
-                                    "bce: expected network outputs of shape [events], found {}",
-                                    l.shown(&t.shape())
-                                ),
-                            );
-                            return None;
-                        }
-                    }
-                    return Some(inference::bce(sig, &bkgs));
-                }
-            };
-            if let Some(t) = cache.get(&key) {
-                return Some(*t);
-            }
-            match value {
-                Ok(t) => {
-                    cache.insert(key, t);
-                    Some(t)
-                }
-                Err(e) => {
-                    l.error(s.at(), format!("{}: {e}", s.name()));
-                    None
-                }
-            }
-        };
-        let mut objectives = Vec::new();
-        let mut failed = false;
-        for o in &analysis.objectives {
-            let mut total: Option<Tensor<'b>> = None;
-            for (w, s) in &o.terms {
-                match stat(self, s) {
-                    Some(t) => {
-                        let term = if *w == 1.0 { t } else { t * *w };
-                        total = Some(total.map_or(term, |acc| acc + term));
-                    }
-                    None => failed = true,
-                }
-            }
-            match total {
-                Some(t) => objectives.push((o.name.clone(), t)),
-                None if o.terms.is_empty() => {
-                    self.error(o.at, format!("objective `{}`: expected at least one term, found none", o.name));
-                    failed = true;
-                }
-                None => {}
-            }
-        }
-        if analysis.objectives.is_empty() {
-            self.error(analysis.at, "expected at least one objective in `loss`, found none".into());
-            failed = true;
-        }
-        let mut metrics = Vec::new();
-        for m in &analysis.metrics {
-            match stat(self, &m.stat) {
-                Some(t) => metrics.push((m.name.clone(), t)),
-                None => failed = true,
-            }
-        }
-        (!failed).then_some((objectives, metrics))
     }
 
     /// Lowers the model's data and builds the model; its problems are reported at the elements
@@ -1050,64 +742,6 @@ impl<'a, 'b> Lowering<'a, 'b> {
             IrError::Model { at, message } => self.error(at, message),
             IrError::Many(errors) => errors.into_iter().for_each(|e| self.model_errors(e)),
             other => self.error(self.analysis.model.at, format!("model: {other}")),
-        }
-    }
-
-    /// One graph per network, taking the same flat parameters as the analysis.
-    fn network_graphs(&self, leaves: &[ParamLeaf]) -> Result<Vec<Network>> {
-        let mut out = Vec::new();
-        for (name, mlp, _) in &self.networks {
-            let nb = Builder::new();
-            for leaf in leaves {
-                nb.param(&leaf.name, DType::F64, Shape::fixed(&leaf.shape));
-            }
-            let layers: Vec<Tensor<'_>> = mlp
-                .sizes
-                .windows(2)
-                .enumerate()
-                .flat_map(|(k, _)| [format!("{name}_w{k}"), format!("{name}_b{k}")])
-                .map(|leaf| nb.leaf(&leaf).unwrap_or_else(|| nb.scalar(0.0, DType::F64)))
-                .collect();
-            let x = nb.input("x", DType::F64, Shape::new([EVENTS, Dim::Fixed(mlp.sizes[0])]));
-            nb.output("y", apply_mlp(mlp, &layers, x));
-            let outputs = mlp.sizes.last().copied().unwrap_or(1);
-            out.push(Network { name: name.to_string(), inputs: mlp.sizes[0], outputs, graph: nb.finish()? });
-        }
-        Ok(out)
-    }
-}
-
-/// The network on `x` [n, inputs]: dense layers with the hidden activation between them and
-/// the output activation last; a single output is squeezed to [n].
-fn apply_mlp<'b>(mlp: &Mlp, layers: &[Tensor<'b>], x: Tensor<'b>) -> Tensor<'b> {
-    let mut h = x;
-    let depth = layers.len() / 2;
-    for k in 0..depth {
-        h = h.matmul(layers[2 * k]) + layers[2 * k + 1];
-        h = activate(if k + 1 == depth { mlp.output } else { mlp.hidden }, h);
-    }
-    if mlp.sizes.last() == Some(&1) {
-        let n = h.shape().0[0];
-        h = h.reshape(Shape::new([n]));
-    }
-    h
-}
-
-fn activate<'b>(a: Activation, x: Tensor<'b>) -> Tensor<'b> {
-    match a {
-        Activation::Relu => x.relu(),
-        Activation::Tanh => x.tanh(),
-        Activation::Sigmoid => x.sigmoid(),
-        Activation::Softplus => x.softplus(),
-        Activation::Identity => x,
-        Activation::Softmax => {
-            // Shifted by each event's largest output, so that exp cannot overflow; the shift
-            // cancels in the ratio (and in its derivative).
-            let shape = x.shape();
-            let n = shape.0[0];
-            let column = |t: Tensor<'b>| t.reshape(Shape::new([n, Dim::Fixed(1)])).broadcast_to(shape.clone());
-            let e = (x - column(x.max(&[1]))).exp();
-            e / column(e.sum(&[1]))
         }
     }
 }
