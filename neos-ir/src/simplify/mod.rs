@@ -117,9 +117,9 @@ pub fn simplify(graph: &Graph, limits: &SimplifyLimits) -> Result<(Graph, Simpli
     verify(&extracted)?;
     // Extraction picks each e-class's cheapest node, but shared subterms are counted once per
     // use, so the whole can come out dearer than the input; then the input stays.
-    let input = graph.pruned();
-    let kept_input = graph_cost(&extracted) > graph_cost(&input);
-    let simplified = if kept_input { input } else { extracted };
+    let (cost_before, cost_extracted) = (graph_cost(graph), graph_cost(&extracted));
+    let kept_input = cost_extracted > cost_before;
+    let (simplified, cost_after) = if kept_input { (graph.pruned(), cost_before) } else { (extracted, cost_extracted) };
     let mut fired: BTreeMap<String, usize> = BTreeMap::new();
     for iteration in &runner.iterations {
         for (rule, n) in &iteration.applied {
@@ -136,8 +136,8 @@ pub fn simplify(graph: &Graph, limits: &SimplifyLimits) -> Result<(Graph, Simpli
         rules: rules.len(),
         nodes_before: graph.live_len(),
         nodes_after: simplified.live_len(),
-        cost_before: graph_cost(graph),
-        cost_after: graph_cost(&simplified),
+        cost_before,
+        cost_after,
         fired,
         kept_input,
         seconds: start.elapsed().as_secs_f64(),
