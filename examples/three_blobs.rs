@@ -38,13 +38,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
 use neos::plot::{self, Figure, HeatMap, Hist, Scatter, Stack};
-use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
+use neos::train::{Analysis, RunLog, StepRecord, TrainConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 #[path = "support/blobs.rs"]
 mod support;
-use support::{blob, plane, Recorder};
+use support::{blob, plane};
 
 /// neos 0.0.1's analysis with a network of the given hidden width (compiled in).
 macro_rules! three_blobs_analysis {
@@ -190,45 +190,39 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
         args.seed,
         h = args.hidden
     );
-    let checkpoint = args.out.join("checkpoint.json");
     // The animation draws with an analysis of its own, on held-out events and a coarse grid.
-    let mut recorder = args.gif.as_ref().map(|p| Recorder::new(p, args.steps, args.gif_every)).transpose()?;
     let mut drawer = A::fresh();
     let held_out = blobs(EVENTS, args.seed.wrapping_add(1));
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let coarse = 60;
     let grid = plane(coarse, LO, HI);
-    let mut observe = |r: &StepRecord, params: &[f64]| {
-        if let Some(recorder) = recorder.as_mut() {
-            recorder.step(r, "cls", |animation, curve| {
-                let snap = snapshot(&mut drawer, params, &views, &grid, coarse)?;
-                let scatter = scatter(&held_out);
-                snap.stack(|edges, stack| {
-                    animation.frame(&plot::Frame {
-                        step: r.step,
-                        map: snap.heat_map(),
-                        scatter: &scatter,
-                        edges,
-                        binned: "bin (softmax output)",
-                        stack,
-                        metric: "cls",
-                        curve,
-                    })
+    let gif = args.gif.as_deref().map(|path| (path, args.gif_every));
+    let log = support::train_animated(
+        &mut analysis,
+        &data,
+        &config,
+        args.resume,
+        gif,
+        "cls",
+        step_line,
+        |animation, r, params, curve| {
+            let snap = snapshot(&mut drawer, params, &views, &grid, coarse)?;
+            let scatter = scatter(&held_out);
+            snap.stack(|edges, stack| {
+                animation.frame(&plot::Frame {
+                    step: r.step,
+                    map: snap.heat_map(),
+                    scatter: &scatter,
+                    edges,
+                    binned: "bin (softmax output)",
+                    stack,
+                    metric: "cls",
+                    curve,
                 })
-                .map_err(|e| e.to_string())
-            });
-        }
-        Some(step_line(r))
-    };
-    let log = if args.resume {
-        train::resume_with(&mut analysis, &data, &config, &checkpoint, &mut observe)
-    } else {
-        train::train_with(&mut analysis, &data, &config, &mut observe)
-    }
-    .map_err(|e| e.to_string())?;
-    if let Some(recorder) = &recorder {
-        recorder.finish()?;
-    }
+            })
+            .map_err(|e| e.to_string())
+        },
+    )?;
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
 }

@@ -1,8 +1,11 @@
 //! What the blob examples share: Gaussian blobs on a seeded stream, the run's summary, and the
 //! grid over the plane the network's output is drawn on.
 
+use std::path::Path;
+
 use ndarray::Array2;
-use neos::train::{RunLog, StepRecord};
+use neos::plot::Animation;
+use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -45,33 +48,69 @@ pub fn plane(n: usize, lo: f64, hi: f64) -> Array2<f64> {
     })
 }
 
+/// Trains `analysis` (or, with `resume`, continues the run in `config.out_dir`), printing
+/// `line` of every step. With `gif = Some((path, every))` it also records the training as an
+/// animated GIF: a frame every `every` steps (by default about 60 in all) and of the first and
+/// last, each drawn by `frame` from the step's record, the parameters after it and the test
+/// `metric`'s curve so far. A frame that cannot be drawn does not stop the training; the first
+/// such failure is the result once the run is over.
+#[allow(clippy::too_many_arguments)]
+pub fn train_animated<A: Analysis>(
+    analysis: &mut A,
+    data: &[Array2<f64>],
+    config: &TrainConfig,
+    resume: bool,
+    gif: Option<(&Path, Option<usize>)>,
+    metric: &str,
+    line: impl Fn(&StepRecord) -> String,
+    mut frame: impl FnMut(&mut Animation, &StepRecord, &[f64], &[(usize, f64)]) -> Result<(), String>,
+) -> Result<RunLog, String> {
+    let mut recorder = gif.map(|(path, every)| Recorder::new(path, config.steps, every)).transpose()?;
+    let mut observe = |r: &StepRecord, params: &[f64]| {
+        if let Some(recorder) = recorder.as_mut() {
+            recorder.step(r, metric, |animation, curve| frame(animation, r, params, curve));
+        }
+        Some(line(r))
+    };
+    let log = match (resume, &config.out_dir) {
+        (true, Some(dir)) => train::resume_with(analysis, data, config, &dir.join("checkpoint.json"), &mut observe),
+        (true, None) => return Err("expected an output folder holding the run to resume, found none".into()),
+        (false, _) => train::train_with(analysis, data, config, &mut observe),
+    }
+    .map_err(|e| e.to_string())?;
+    match recorder.and_then(|r| r.failure) {
+        Some(e) => Err(format!("the animation: {e}")),
+        None => Ok(log),
+    }
+}
+
 /// The training animation's bookkeeping: the metric's curve so far and which steps get a frame.
-pub struct Recorder {
-    pub animation: neos::plot::Animation,
+struct Recorder {
+    animation: Animation,
     /// A frame every `every` steps, and of the first and last steps.
     every: usize,
     last: usize,
-    pub curve: Vec<(usize, f64)>,
-    /// The first frame that could not be drawn; training goes on, and `finish` reports it.
+    curve: Vec<(usize, f64)>,
+    /// The first frame that could not be drawn; training goes on, and the run reports it.
     failure: Option<String>,
 }
 
 impl Recorder {
     /// A GIF at `path` of 600 × 480 panels, 150 ms a frame, with at most about 60 frames over
     /// `steps` steps unless `every` says otherwise.
-    pub fn new(path: &std::path::Path, steps: usize, every: Option<usize>) -> Result<Self, String> {
-        let animation = neos::plot::Animation::new(path, (600, 480), 150).map_err(|e| e.to_string())?;
+    fn new(path: &Path, steps: usize, every: Option<usize>) -> Result<Self, String> {
+        let animation = Animation::new(path, (600, 480), 150).map_err(|e| e.to_string())?;
         let every = every.unwrap_or(steps.div_ceil(60)).max(1);
         Ok(Recorder { animation, every, last: steps, curve: Vec::new(), failure: None })
     }
 
     /// Notes step `r`'s value of `metric` and, when the step gets a frame, draws it with
     /// `frame` (given the animation and the curve so far).
-    pub fn step(
+    fn step(
         &mut self,
         r: &StepRecord,
         metric: &str,
-        frame: impl FnOnce(&mut neos::plot::Animation, &[(usize, f64)]) -> Result<(), String>,
+        frame: impl FnOnce(&mut Animation, &[(usize, f64)]) -> Result<(), String>,
     ) {
         if let Some(v) = r.value(metric) {
             self.curve.push((r.step, v));
@@ -80,10 +119,5 @@ impl Recorder {
         if due && self.failure.is_none() {
             self.failure = frame(&mut self.animation, &self.curve).err();
         }
-    }
-
-    /// The animation's first failure, if a frame could not be drawn.
-    pub fn finish(&self) -> Result<(), String> {
-        self.failure.as_ref().map_or(Ok(()), |e| Err(format!("the animation: {e}")))
     }
 }
