@@ -1,13 +1,15 @@
-//! GEMM throughput for the shapes of the neos network (2 → 1024 → 1024 → 1 on 8000 events):
-//! the forward products and the backward ones (Aᵀ·B for weights, A·Bᵀ for inputs), in
-//! GFLOP/s, f64 and f32. Medians over repeated runs; run with `--release`.
+//! GEMM throughput for the shapes of the neos network (2 → W → W → 1 on N events): the
+//! forward products and the backward ones (Aᵀ·B for weights, A·Bᵀ for inputs), in GFLOP/s, f64
+//! and f32. Each f64 product is timed on the calling thread, split over all of rayon's threads,
+//! and as `dgemm` chooses (`auto`, by `gemm::tasks_for`), which is how the split threshold
+//! `gemm::PARALLEL_MIN_WORK` was set. Medians over repeated runs; run with `--release`.
 //!
 //! ```text
 //! cargo run --release --example bench_gemm -- [--events N] [--width W] [--runs R]
 //! ```
 
 use ndarray::Array2;
-use neos_runtime::gemm::{dgemm, sgemm, Op};
+use neos_runtime::gemm::{dgemm, dgemm_tasks, sgemm, tasks_for, Op};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -25,7 +27,7 @@ fn main() -> Result<(), String> {
     ];
     println!(
         "{events} events, width {width}, {} threads, median of {runs}:",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        rayon::current_num_threads()
     );
     for (label, m, k, n, op_a, op_b) in shapes {
         let dims = |op: Op, r: usize, c: usize| if op == Op::N { (r, c) } else { (c, r) };
@@ -35,6 +37,12 @@ fn main() -> Result<(), String> {
         let t64 = median_seconds(runs, || {
             let _ = dgemm(1.0, a.view(), op_a, b.view(), op_b, 0.0, c.view_mut());
         });
+        let mut split = |tasks: usize| {
+            median_seconds(runs, || {
+                let _ = dgemm_tasks(tasks, 1.0, a.view(), op_a, b.view(), op_b, 0.0, c.view_mut());
+            })
+        };
+        let (one, all) = (split(1), split(rayon::current_num_threads()));
         let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
         let mut c32 = Array2::<f32>::zeros((m, n));
         let t32 = median_seconds(runs, || {
@@ -42,7 +50,11 @@ fn main() -> Result<(), String> {
         });
         let flops = 2.0 * (m * k * n) as f64;
         println!(
-            "  {label:<28} f64 {:>8.2} ms {:>6.1} GFLOP/s   f32 {:>8.2} ms {:>6.1} GFLOP/s",
+            "  {label:<28} f64: 1 task {:>8.3} ms, {} tasks {:>8.3} ms, auto ({} tasks) {:>8.3} ms {:>6.1} GFLOP/s   f32 {:>8.3} ms {:>6.1} GFLOP/s",
+            one * 1e3,
+            rayon::current_num_threads(),
+            all * 1e3,
+            tasks_for(m, k, n),
             t64 * 1e3,
             flops / t64 / 1e9,
             t32 * 1e3,

@@ -27,6 +27,13 @@ use crate::math::{norm_pdf_f64_block, norm_tail_f64_block, Isa};
 /// (B + 1) special-function evaluations per event.
 const CHUNK: usize = 1024;
 
+/// Below this many events (up to one chunk) a histogram is taken on the calling thread, without
+/// handing work to rayon's pool and waiting for it. From two chunks up, splitting pays even on
+/// a batch of 2000 events (forward 0.08 → 0.04 ms, backward 0.08 → 0.05 ms with 4 bins on this
+/// 2-core machine; `RAYON_NUM_THREADS=1|2 cargo run --release --example bench_hist -- --events
+/// 2000`). The chunks, and so the results, are the same either way.
+pub const PARALLEL_MIN_EVENTS: usize = CHUNK + 1;
+
 /// Events per block within a chunk. Each edge's Φ or φ is computed for a whole block in one
 /// loop, which LLVM vectorises and interleaves (four AVX2 vectors of independent polynomial
 /// chains); per-lane accumulators keep the sums vectorised too and in a fixed order.
@@ -79,8 +86,12 @@ fn forward_with(isa: Isa, values: &[f64], edges: &[f64], bandwidth: f64, reflect
     if bins == 0 {
         return Vec::new();
     }
-    let partials: Vec<Vec<f64>> =
-        values.par_chunks(CHUNK).map(|chunk| forward_chunk(isa, chunk, edges, bandwidth, reflect)).collect();
+    let chunk = |chunk: &[f64]| forward_chunk(isa, chunk, edges, bandwidth, reflect);
+    let partials: Vec<Vec<f64>> = if values.len() < PARALLEL_MIN_EVENTS {
+        values.chunks(CHUNK).map(chunk).collect()
+    } else {
+        values.par_chunks(CHUNK).map(chunk).collect()
+    };
     sum_in_order(partials, bins)
 }
 
@@ -230,11 +241,12 @@ fn backward_with(
     let a = edge_weights(adjoint, reflect);
     let n_edges = edges.len();
     let mut d_values = vec![0.0; values.len()];
-    let partials: Vec<Vec<f64>> = values
-        .par_chunks(CHUNK)
-        .zip(d_values.par_chunks_mut(CHUNK))
-        .map(|(chunk, d_chunk)| backward_chunk(isa, chunk, d_chunk, edges, bandwidth, &a))
-        .collect();
+    let chunk = |(chunk, d_chunk): (&[f64], &mut [f64])| backward_chunk(isa, chunk, d_chunk, edges, bandwidth, &a);
+    let partials: Vec<Vec<f64>> = if values.len() < PARALLEL_MIN_EVENTS {
+        values.chunks(CHUNK).zip(d_values.chunks_mut(CHUNK)).map(chunk).collect()
+    } else {
+        values.par_chunks(CHUNK).zip(d_values.par_chunks_mut(CHUNK)).map(chunk).collect()
+    };
     let mut sums = sum_in_order(partials, n_edges + 1);
     let d_bandwidth = sums.pop().unwrap_or(0.0);
     HistGradients { values: d_values, edges: sums, bandwidth: d_bandwidth }

@@ -2,7 +2,7 @@
 //! variant, strided (non-contiguous) views, and α, β ≠ 1, 0.
 
 use ndarray::{s, Array2};
-use neos_runtime::gemm::{dgemm, reference, sgemm, Op};
+use neos_runtime::gemm::{dgemm, dgemm_tasks, reference, sgemm, sgemm_tasks, tasks_for, Op};
 
 fn matrix(r: usize, c: usize, seed: usize) -> Array2<f64> {
     Array2::from_shape_fn((r, c), |(i, j)| (((i * 31 + j * 17 + seed * 7) % 23) as f64 - 11.0) / 7.0)
@@ -55,6 +55,39 @@ fn strided_views_and_single_precision() {
     for (x, y) in c32.iter().zip(expected.iter()) {
         assert!((*x as f64 - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
     }
+}
+
+/// A product split by rows over rayon's pool gives the same bits as on one thread, for every
+/// transpose variant, strided C, α, β ≠ 1, 0 and more tasks than rows; the threshold keeps
+/// small products on the calling thread and splits large ones.
+#[test]
+fn split_products_give_the_same_bits_as_one_task() {
+    for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T), (Op::T, Op::T)] {
+        for &(m, k, n) in &[(1, 3, 2), (5, 9, 4), (130, 33, 17), (257, 65, 3)] {
+            let a = if op_a == Op::N { matrix(m, k, 1) } else { matrix(k, m, 1) };
+            let b = if op_b == Op::N { matrix(k, n, 2) } else { matrix(n, k, 2) };
+            let c0 = matrix(2 * m - 1, 2 * n - 1, 3);
+            let mut one = c0.clone();
+            dgemm_tasks(1, 0.5, a.view(), op_a, b.view(), op_b, 2.0, one.slice_mut(s![..;2, ..;2])).unwrap();
+            let expected = reference(a.view(), op_a, b.view(), op_b) * 0.5 + &c0.slice(s![..;2, ..;2]) * 2.0;
+            for (x, y) in one.slice(s![..;2, ..;2]).iter().zip(expected.iter()) {
+                assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "{m}x{k}x{n} {op_a:?}{op_b:?}: {x} vs {y}");
+            }
+            for tasks in [2, 3, 4, 2 * m + 5] {
+                let mut split = c0.clone();
+                dgemm_tasks(tasks, 0.5, a.view(), op_a, b.view(), op_b, 2.0, split.slice_mut(s![..;2, ..;2])).unwrap();
+                assert_eq!(split, one, "{m}x{k}x{n} {op_a:?}{op_b:?} in {tasks} tasks");
+            }
+            let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+            let c32 = c0.slice(s![..;2, ..;2]).mapv(|v| v as f32);
+            let (mut one32, mut split32) = (c32.clone(), c32);
+            sgemm_tasks(1, 1.0, a32.view(), op_a, b32.view(), op_b, 1.0, one32.view_mut()).unwrap();
+            sgemm_tasks(3, 1.0, a32.view(), op_a, b32.view(), op_b, 1.0, split32.view_mut()).unwrap();
+            assert_eq!(split32, one32, "f32 {m}x{k}x{n} {op_a:?}{op_b:?}");
+        }
+    }
+    assert_eq!(tasks_for(2000, 32, 32), 1, "the 32-wide layer runs on the calling thread");
+    assert_eq!(tasks_for(2000, 1024, 1024), rayon::current_num_threads().min(2000 / 64), "the 1024-wide layer is split");
 }
 
 #[test]
