@@ -8,7 +8,7 @@
 //! scaled by μ. Every step runs the profile-likelihood fits and differentiates through them.
 //!
 //! ```text
-//! cargo run --release --example blobs -- [--steps N] [--hidden 1024|32] [--bins 4|8]
+//! cargo run --release --example blobs -- [--steps N] [--hidden 1024|32] [--bins 4|8] [--precision f64|f32]
 //!     [--objective cls|discovery|poi_uncert|bce] [--seed S] [--out DIR] [--resume]
 //!     [--gif FILE [--gif-every K]]
 //! ```
@@ -36,14 +36,14 @@ use support::{blob, plane};
 /// The four-blob analysis with a network of the given hidden width and number of bins (both are
 /// compiled in, so each build is an analysis type of its own).
 macro_rules! blobs_analysis {
-    ($(#[$doc:meta])* $name:ident, $width:literal, $bins:literal) => {
+    ($(#[$doc:meta])* $name:ident, $width:literal, $bins:literal, $precision:ident) => {
         neos::neos! {
             $(#[$doc])*
             pub analysis $name {
                 inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
                 knobs { bandwidth = 0.09, lumi = 10.0 }
                 params {
-                    nn = mlp(2 => $width => $width => 1, relu, sigmoid);
+                    nn = mlp(2 => $width => $width => 1, relu, sigmoid, precision = $precision);
                     edges = bin_edges(0.0..1.0, bins = $bins, trainable);
                 }
                 let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
@@ -66,15 +66,23 @@ macro_rules! blobs_analysis {
 
 blobs_analysis!(
     /// The paper's network, 2 → 1024 → 1024 → 1, with four bins.
-    Blobs1024, 1024, 4
+    Blobs1024, 1024, 4, f64
+);
+blobs_analysis!(
+    /// The paper's network with its layers in f32.
+    Blobs1024F32, 1024, 4, f32
 );
 blobs_analysis!(
     /// A 32-wide network with four bins, for quick runs.
-    Blobs32, 32, 4
+    Blobs32, 32, 4, f64
+);
+blobs_analysis!(
+    /// The 32-wide network with its layers in f32.
+    Blobs32F32, 32, 4, f32
 );
 blobs_analysis!(
     /// A 32-wide network with eight bins.
-    Blobs32Bins8, 32, 8
+    Blobs32Bins8, 32, 8, f64
 );
 
 /// Trains a network through the neos blobs analysis and plots the result.
@@ -90,6 +98,10 @@ struct Args {
     /// Number of bins (compiled in: 4, or 8 with --hidden 32).
     #[arg(long, default_value_t = 4)]
     bins: usize,
+    /// The network's element type, f64 or f32 (with four bins); the histograms and the
+    /// statistics are f64 either way.
+    #[arg(long, default_value = "f64")]
+    precision: String,
     /// What to minimise: cls, discovery, poi_uncert, or bce (a plain classifier, the baseline).
     #[arg(long, default_value = "cls")]
     objective: String,
@@ -152,7 +164,7 @@ macro_rules! figures {
         }
     )*};
 }
-figures!(Blobs1024, Blobs32, Blobs32Bins8);
+figures!(Blobs1024, Blobs1024F32, Blobs32, Blobs32F32, Blobs32Bins8);
 
 fn step_line(r: &StepRecord) -> String {
     let metric = |n: &str| r.value(n).unwrap_or(f64::NAN);
@@ -330,12 +342,14 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result = match (args.hidden, args.bins) {
-        (1024, 4) => run(Blobs1024::new(), &args),
-        (32, 4) => run(Blobs32::new(), &args),
-        (32, 8) => run(Blobs32Bins8::new(), &args),
-        (h, b) => Err(format!(
-            "expected --hidden 1024 --bins 4, --hidden 32 --bins 4 or --hidden 32 --bins 8 (the networks compiled into this example), found --hidden {h} --bins {b}"
+    let result = match (args.hidden, args.bins, args.precision.as_str()) {
+        (1024, 4, "f64") => run(Blobs1024::new(), &args),
+        (1024, 4, "f32") => run(Blobs1024F32::new(), &args),
+        (32, 4, "f64") => run(Blobs32::new(), &args),
+        (32, 4, "f32") => run(Blobs32F32::new(), &args),
+        (32, 8, "f64") => run(Blobs32Bins8::new(), &args),
+        (h, b, p) => Err(format!(
+            "expected --hidden 1024 or 32 with --bins 4 and --precision f64 or f32, or --hidden 32 --bins 8 in f64 (the networks compiled into this example), found --hidden {h} --bins {b} --precision {p}"
         )),
     };
     match result {

@@ -263,3 +263,76 @@ fn training_lowers_the_loss() {
         assert!(r.report.iter().any(|(n, e)| n == "edges" && e.len() == 5));
     }
 }
+
+/// The blobs analysis with a two-hidden-layer network in the given precision, the statistics
+/// in f64 either way.
+macro_rules! blobs_in {
+    ($name:ident, $precision:ident) => {
+        neos::neos! {
+            analysis $name {
+                inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
+                knobs { bandwidth = 0.09, lumi = 10.0 }
+                params {
+                    nn = mlp(2 => 16 => 16 => 1, relu, sigmoid, precision = $precision);
+                    edges = bin_edges(0.0..1.0, bins = 4, trainable);
+                }
+                let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
+                let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
+                let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
+                let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
+                model {
+                    channel singlechannel {
+                        sample signal = s { normfactor mu }
+                        sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+                    }
+                    poi mu;
+                }
+                loss cls(mu = 1.0);
+                metrics cls;
+            }
+        }
+    };
+}
+blobs_in!(BlobsF32, f32);
+blobs_in!(BlobsF64, f64);
+
+/// A network in f32 computes what the f64 one does to f32's precision: the same parameters
+/// give the same loss and gradients to 1e-4 of the gradient's scale, and the same trained
+/// analysis (20 Adam steps, the same batches) ends at the same test CLs to within the
+/// step-to-step noise of the f64 run.
+#[test]
+fn a_network_in_f32_trains_like_one_in_f64() {
+    let (mut single, mut double) = (BlobsF32::new(), BlobsF64::new());
+    assert_eq!(single.param_count(), double.param_count());
+    let params = double.init(6);
+    let data = blobs(2000, 7);
+    let batch: Vec<_> = data.iter().map(|x| x.view()).collect();
+    let (v64, g64) = double.value_and_grad("cls", &params, &batch, &[]).unwrap();
+    let (v32, g32) = single.value_and_grad("cls", &params, &batch, &[]).unwrap();
+    let scale = g64.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0 && (v32 - v64).abs() <= 1e-5 * v64, "cls in f32 {v32:e}, in f64 {v64:e}");
+    // f32 must differ at all, or this test would not be testing a network in f32.
+    assert!(g32 != g64, "the f32 network gave the f64 gradient bit for bit");
+    for (i, (a, b)) in g32.iter().zip(&g64).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * scale, "d/dθ[{i}]: f32 {a:e}, f64 {b:e} (scale {scale:e})");
+    }
+
+    let mut config = TrainConfig::new("cls", "cls");
+    config.steps = 20;
+    config.batch_size = 500;
+    config.learning_rate = 1e-2;
+    config.seed = 6;
+    config.test_knobs = vec![("bandwidth".to_string(), 1e-8)];
+    let cls = |log: &train::RunLog| -> Vec<f64> { log.records.iter().map(|r| r.value("cls").unwrap()).collect() };
+    let c64 = cls(&train::train(&mut double, &data, &config).unwrap());
+    let c32 = cls(&train::train(&mut single, &data, &config).unwrap());
+    let last = c64.len() - 1;
+    let noise = c64[last - 5..].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f64, f64::max);
+    assert!(c64[last] < 0.5 * c64[0], "the f64 run did not train: cls {} → {}", c64[0], c64[last]);
+    assert!(
+        (c32[last] - c64[last]).abs() <= noise.max(1e-3 * c64[last]),
+        "test cls after 20 steps: f32 {:e}, f64 {:e}, step-to-step noise {noise:e}",
+        c32[last],
+        c64[last]
+    );
+}

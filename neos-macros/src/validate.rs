@@ -26,7 +26,7 @@ use neos_ir::lang::{
     Across, Activation, Analysis, BinOp, Channel, Expr, ExprKind, Init, Input, Knob, Let, Loc, Metric, Mlp, Model,
     Modifier, ModifierType, Objective, Param, ParamKind, ParameterConfig, Sample, Stat, UnaryFn,
 };
-use neos_ir::SimplifyLimits;
+use neos_ir::{DType, SimplifyLimits};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 

@@ -5,6 +5,7 @@
 //! lowering still point at the user's tokens.
 
 pub use crate::loc::Loc;
+use crate::types::DType;
 
 /// One analysis: event inputs, run-time knobs, trainable parameters, `let` bindings, the
 /// HistFactory model, the objectives that can be trained and the metrics that are reported.
@@ -61,12 +62,16 @@ pub enum ParamKind {
     BinEdges { edges: Vec<f64>, trainable: bool },
 }
 
-/// The layer sizes (input first) and activations of a network.
+/// The layer sizes (input first), activations and element type of a network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
     pub sizes: Vec<usize>,
     pub hidden: Activation,
     pub output: Activation,
+    /// The element type of the layers (products, activations and their derivatives): the
+    /// network's inputs and weights are cast to it, its outputs back to f64, so that the
+    /// histograms and statistics after it are always f64.
+    pub precision: DType,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,17 +33,25 @@ impl Ctx {
                         format!("network `{name}`: expected at least two layer sizes, `inputs => outputs`, found one"),
                     );
                 }
+                // `precision = f32|f64` may follow the activations.
+                let (options, rest): (Vec<&syn::Expr>, Vec<&syn::Expr>) =
+                    rest.iter().partition(|a| matches!(a, syn::Expr::Assign(_)));
+                let mut precision = Some(DType::F64);
+                for option in options {
+                    precision = precision.and(self.network_option(&name.to_string(), option));
+                }
                 let activations: Vec<Option<Activation>> = rest.iter().map(|a| self.activation(a)).collect();
                 if rest.is_empty() || rest.len() > 2 {
                     self.err(
                         &p.tokens,
                         format!(
-                            "network `{name}`: expected `mlp(sizes, hidden activation[, output activation])`, found {} activation(s)",
+                            "network `{name}`: expected `mlp(sizes, hidden activation[, output activation][, precision = f32])`, found {} activation(s)",
                             rest.len()
                         ),
                     );
                     return None;
                 }
+                let precision = precision?;
                 let sizes: Vec<usize> = sizes.into_iter().collect::<Option<_>>()?;
                 let activations: Vec<Activation> = activations.into_iter().collect::<Option<_>>()?;
                 if sizes.len() < 2 {
@@ -68,6 +76,7 @@ impl Ctx {
                     sizes,
                     hidden: activations[0],
                     output: activations.get(1).copied().unwrap_or(Activation::Identity),
+                    precision,
                 }))
             }
             ("bin_edges", ParamArgs::Exprs(args)) => self.bin_edges(p, args),
@@ -106,6 +115,30 @@ impl Ctx {
             }
             (f, _) => {
                 self.err(&p.function, format!("expected `mlp`, `bin_edges`, `scalar` or `array`, found `{f}`"));
+                None
+            }
+        }
+    }
+
+    /// A network's `name = value` option: `precision = f32` or `precision = f64`, the element
+    /// type of its layers (the statistics after it stay in f64).
+    fn network_option(&mut self, network: &str, e: &syn::Expr) -> Option<DType> {
+        let syn::Expr::Assign(assign) = e else { return None };
+        if ident_of(&assign.left).as_deref() != Some("precision") {
+            self.err(
+                &assign.left,
+                format!("network `{network}`: expected the option `precision`, found `{}`", tokens(&assign.left)),
+            );
+            return None;
+        }
+        match ident_of(&assign.right).as_deref() {
+            Some("f32") => Some(DType::F32),
+            Some("f64") => Some(DType::F64),
+            _ => {
+                self.err(
+                    &assign.right,
+                    format!("network `{network}`: expected `precision = f32` or `precision = f64`, found `{}`", tokens(&assign.right)),
+                );
                 None
             }
         }

@@ -31,13 +31,20 @@ impl<'a, 'b> Lowering<'a, 'b> {
 
 /// The network on `x` [n, inputs]: dense layers with the hidden activation between them and
 /// the output activation last; a single output is squeezed to [n].
+///
+/// In a network of precision f32 the inputs and the weights are cast to f32 on the way in and
+/// the outputs back to f64 on the way out: the products, activations and their derivatives run
+/// in f32 while the parameters (and Adam's moments) stay f64, and the histograms after the
+/// network accumulate in f64.
 pub(super) fn apply_mlp<'b>(mlp: &Mlp, layers: &[Tensor<'b>], x: Tensor<'b>) -> Tensor<'b> {
-    let mut h = x;
+    let p = mlp.precision;
+    let mut h = x.cast(p);
     let depth = layers.len() / 2;
     for k in 0..depth {
-        h = h.matmul(layers[2 * k]) + layers[2 * k + 1];
+        h = h.matmul(layers[2 * k].cast(p)) + layers[2 * k + 1].cast(p);
         h = activate(if k + 1 == depth { mlp.output } else { mlp.hidden }, h);
     }
+    h = h.cast(DType::F64);
     if mlp.sizes.last() == Some(&1) {
         let n = h.shape().0[0];
         h = h.reshape(Shape::new([n]));
