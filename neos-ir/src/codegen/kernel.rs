@@ -308,11 +308,18 @@ fn unary(u: UnaryOp, a: TokenStream, d: DType) -> TokenStream {
     let rt = runtime();
     let zero = lit(0.0, d);
     let one = lit(1.0, d);
-    // The special functions are computed in f64 and rounded, as the interpreter does for
-    // f32 nodes.
+    // The special functions without a branch-free twin are computed in f64 and rounded, as
+    // the interpreter does for f32 nodes.
     let special = |f: TokenStream| match d {
         DType::F64 => quote!(#rt::special::#f(#a)),
         DType::F32 => quote!((#rt::special::#f(#a as f64) as f32)),
+    };
+    // The elementwise functions of the runtime's `math` module, in the node's own precision:
+    // branch-free, so that the loops calling them vectorise, and within a few ulp of libm (the
+    // table in `math`'s documentation).
+    let math = |f: &str| {
+        let f = format_ident!("{f}_{d}");
+        quote!(#rt::math::#f(#a))
     };
     match u {
         UnaryOp::Neg => quote!((-#a)),
@@ -320,17 +327,17 @@ fn unary(u: UnaryOp, a: TokenStream, d: DType) -> TokenStream {
         UnaryOp::Sign => {
             quote!({ let x: #t = #a; if x > #zero { #one } else if x < #zero { -#one } else { x * #zero } })
         }
-        UnaryOp::Exp => quote!(#t::exp(#a)),
-        UnaryOp::Log => quote!(#t::ln(#a)),
+        UnaryOp::Exp => math("exp"),
+        UnaryOp::Log => math("log"),
         UnaryOp::Sqrt => quote!(#t::sqrt(#a)),
         UnaryOp::Recip => quote!((#one / #a)),
         // +0 for every non-positive input, NaN for NaN.
         UnaryOp::Relu => quote!({ let x: #t = #a; if x > #zero || x.is_nan() { x } else { #zero } }),
-        UnaryOp::Sigmoid => special(quote!(sigmoid)),
-        UnaryOp::Tanh => quote!(#t::tanh(#a)),
-        UnaryOp::Softplus => special(quote!(softplus)),
-        UnaryOp::NormCdf => special(quote!(norm_cdf)),
-        UnaryOp::NormPdf => special(quote!(norm_pdf)),
+        UnaryOp::Sigmoid => math("sigmoid"),
+        UnaryOp::Tanh => math("tanh"),
+        UnaryOp::Softplus => math("softplus"),
+        UnaryOp::NormCdf => math("norm_cdf"),
+        UnaryOp::NormPdf => math("norm_pdf"),
         UnaryOp::Lgamma => special(quote!(lgamma)),
         UnaryOp::Polygamma(n) => match d {
             DType::F64 => quote!(#rt::special::polygamma(#n, #a)),
