@@ -1,8 +1,9 @@
 //! GEMM throughput for the shapes of the neos network (2 → W → W → 1 on N events): the
 //! forward products and the backward ones (Aᵀ·B for weights, A·Bᵀ for inputs), in GFLOP/s, f64
-//! and f32. Each f64 product is timed on the calling thread, split over all of rayon's threads,
-//! and as `dgemm` chooses (`auto`, by `gemm::tasks_for`), which is how the split threshold
-//! `gemm::PARALLEL_MIN_WORK` was set. Medians over repeated runs; run with `--release`.
+//! and f32. Each f64 product is timed with matrixmultiply's kernel on the calling thread and
+//! split over all of rayon's threads, and as `dgemm` chooses (`auto`: split by
+//! `gemm::tasks_for`, or on one thread by the small-product kernel without packing where it
+//! applies); this is how the split threshold `gemm::PARALLEL_MIN_WORK` was set. Medians over repeated runs; run with `--release`.
 //!
 //! ```text
 //! cargo run --release --example bench_gemm -- [--events N] [--width W] [--runs R]
@@ -25,10 +26,7 @@ fn main() -> Result<(), String> {
         ("hᵀ·δ        (dW2)", width, events, width, Op::T, Op::N),
         ("δ·W2ᵀ       (dh)", events, width, width, Op::N, Op::T),
     ];
-    println!(
-        "{events} events, width {width}, {} threads, median of {runs}:",
-        rayon::current_num_threads()
-    );
+    println!("{events} events, width {width}, {} threads, median of {runs}:", rayon::current_num_threads());
     for (label, m, k, n, op_a, op_b) in shapes {
         let dims = |op: Op, r: usize, c: usize| if op == Op::N { (r, c) } else { (c, r) };
         let a = Array2::<f64>::from_shape_fn(dims(op_a, m, k), |(i, j)| ((i + 2 * j) % 7) as f64 * 0.1);

@@ -13,6 +13,8 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+mod small;
+
 /// Whether an operand is used as it is or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -78,7 +80,8 @@ struct Strided<P> {
 }
 
 /// A kernel of matrixmultiply: (m, k, n, α, A, rsa, csa, B, rsb, csb, β, C, rsc, csc).
-type Kernel<T> = unsafe fn(usize, usize, usize, T, *const T, isize, isize, *const T, isize, isize, T, *mut T, isize, isize);
+type Kernel<T> =
+    unsafe fn(usize, usize, usize, T, *const T, isize, isize, *const T, isize, isize, T, *mut T, isize, isize);
 
 /// C ← α·op(A)·op(B) + β·C with op(A) [m, k] and op(B) [k, n], ready to be run by row blocks.
 struct Product<T> {
@@ -142,8 +145,9 @@ impl<T: Copy + Sync> Product<T> {
 
 macro_rules! gemm_fn {
     ($name:ident, $tasks_name:ident, $t:ty, $kernel:path) => {
-        /// C ← α·op(A)·op(B) + β·C, on the calling thread or split over rayon's pool by
-        /// [`tasks_for`].
+        /// C ← α·op(A)·op(B) + β·C: on the calling thread by the small-product kernel where it
+        /// applies, else by matrixmultiply's, on the calling thread or split over rayon's pool
+        /// by [`tasks_for`].
         pub fn $name(
             alpha: $t,
             a: ArrayView2<'_, $t>,
@@ -151,11 +155,25 @@ macro_rules! gemm_fn {
             b: ArrayView2<'_, $t>,
             op_b: Op,
             beta: $t,
-            c: ArrayViewMut2<'_, $t>,
+            mut c: ArrayViewMut2<'_, $t>,
         ) -> Result<(), ShapeError> {
-            let (m, k, _, _) = layout(&a, op_a);
-            let (_, n, _, _) = layout(&b, op_b);
-            $tasks_name(tasks_for(m, k, n), alpha, a, op_a, b, op_b, beta, c)
+            let (m, k, rsa, csa) = layout(&a, op_a);
+            let (k2, n, rsb, csb) = layout(&b, op_b);
+            let tasks = tasks_for(m, k, n);
+            if tasks == 1 && k == k2 && c.dim() == (m, n) && m > 0 {
+                let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+                let (a, b) =
+                    (Strided { ptr: a.as_ptr(), rs: rsa, cs: csa }, Strided { ptr: b.as_ptr(), rs: rsb, cs: csb });
+                let c = Strided { ptr: c.as_mut_ptr(), rs: rsc, cs: csc };
+                if small::applies(k, n, &b, &c) {
+                    // SAFETY: the pointers come from live views whose dimensions and strides
+                    // were checked against each other just above; C is borrowed mutably for the
+                    // call and A, B immutably, and `applies` holds.
+                    unsafe { small::product::<$t>(m, k, n, alpha, a, b, beta, c) };
+                    return Ok(());
+                }
+            }
+            $tasks_name(tasks, alpha, a, op_a, b, op_b, beta, c)
         }
 
         /// The same product split into a given number of row blocks (one runs it on the

@@ -87,7 +87,51 @@ fn split_products_give_the_same_bits_as_one_task() {
         }
     }
     assert_eq!(tasks_for(2000, 32, 32), 1, "the 32-wide layer runs on the calling thread");
-    assert_eq!(tasks_for(2000, 1024, 1024), rayon::current_num_threads().min(2000 / 64), "the 1024-wide layer is split");
+    assert_eq!(
+        tasks_for(2000, 1024, 1024),
+        rayon::current_num_threads().min(2000 / 64),
+        "the 1024-wide layer is split"
+    );
+}
+
+/// The small networks' shapes (whole tiles of 16 or 32 columns, small enough for one thread)
+/// go through the kernel without packing: every transpose variant, odd row counts, strided A,
+/// α, β ≠ 1, 0, and β = 0 overwriting NaN in C, against the naive reference.
+#[test]
+fn small_products_without_packing() {
+    for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T), (Op::T, Op::T)] {
+        for &(m, k, n) in &[(1, 1, 32), (7, 2, 32), (33, 32, 32), (65, 5, 64), (2, 300, 32), (301, 32, 96)] {
+            let a_big = if op_a == Op::N { strided(m, k, 1) } else { strided(k, m, 1) };
+            let a = a_big.slice(s![..;2, ..;2]);
+            let a = if op_a == Op::N { a.slice_move(s![..m, ..k]) } else { a.slice_move(s![..k, ..m]) };
+            let b = if op_b == Op::N { matrix(k, n, 2) } else { matrix(n, k, 2) };
+            let expected = reference(a, op_a, b.view(), op_b);
+            let c0 = matrix(m, n, 3);
+            let mut c = c0.clone();
+            dgemm(0.5, a, op_a, b.view(), op_b, 2.0, c.view_mut()).unwrap();
+            let mut overwritten = Array2::from_elem((m, n), f64::NAN);
+            dgemm(1.0, a, op_a, b.view(), op_b, 0.0, overwritten.view_mut()).unwrap();
+            let (a32, b32) = (a.mapv(|v| v as f32), b.mapv(|v| v as f32));
+            let mut c32 = Array2::<f32>::from_elem((m, n), f32::NAN);
+            sgemm(1.0, a32.view(), op_a, b32.view(), op_b, 0.0, c32.view_mut()).unwrap();
+            for (idx, y) in expected.indexed_iter() {
+                let tol = 1e-12 * (1.0 + y.abs()) * k as f64;
+                let with_c = 0.5 * y + 2.0 * c0[idx];
+                assert!(
+                    (c[idx] - with_c).abs() <= tol,
+                    "{m}x{k}x{n} {op_a:?}{op_b:?} at {idx:?}: {} vs {with_c}",
+                    c[idx]
+                );
+                assert!((overwritten[idx] - y).abs() <= tol, "{m}x{k}x{n} {op_a:?}{op_b:?}, β = 0, at {idx:?}");
+                let tol32 = 1e-5 * (1.0 + y.abs()) * k as f64;
+                assert!(
+                    (c32[idx] as f64 - y).abs() <= tol32,
+                    "f32 {m}x{k}x{n} {op_a:?}{op_b:?} at {idx:?}: {} vs {y}",
+                    c32[idx]
+                );
+            }
+        }
+    }
 }
 
 #[test]

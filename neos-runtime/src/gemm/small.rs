@@ -1,0 +1,254 @@
+//! Products of the small networks without packing: C ← α·op(A)·op(B) + β·C when the product
+//! is below the size where it is split over threads and C's row is a whole number of tiles.
+//!
+//! matrixmultiply packs both operands into panels before its microkernel runs; on the 32-wide
+//! layers of a batch of 2000 events (k = 32), packing takes as long as the multiply-adds (the
+//! profile of `blobs --hidden 32`). Here op(B) is read in place when its rows are contiguous
+//! (copied once into a buffer of at most [`MAX_COPIED`] elements when they are not, as for the
+//! A·Bᵀ of the backward pass), op(A) is read element by element with its strides, and C is
+//! computed by tiles of MR rows × NR columns held in registers over the whole k loop: each step
+//! of k loads one row of NR values of op(B), broadcasts MR values of op(A), and does MR·NR
+//! multiply-adds. The tile's arrays have sizes known at compile time, so LLVM unrolls and
+//! vectorises them on the AVX-512, AVX2 or portable path chosen at run time.
+
+use super::Strided;
+
+/// The most elements of op(B) copied to make its rows contiguous: 32 KiB of f64, so that the
+/// copy stays in the first-level cache and costs a small part of the product.
+const MAX_COPIED: usize = 4096;
+
+/// An element type of the kernel.
+pub(super) trait Scalar:
+    Copy + Default + PartialEq + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
+{
+    /// Columns per tile: four 256-bit vectors.
+    const NR: usize;
+    fn mul_add(self, a: Self, b: Self) -> Self;
+}
+
+impl Scalar for f64 {
+    const NR: usize = 16;
+    #[inline(always)]
+    fn mul_add(self, a: f64, b: f64) -> f64 {
+        f64::mul_add(self, a, b)
+    }
+}
+
+impl Scalar for f32 {
+    const NR: usize = 32;
+    #[inline(always)]
+    fn mul_add(self, a: f32, b: f32) -> f32 {
+        f32::mul_add(self, a, b)
+    }
+}
+
+/// The instruction-set paths of the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+fn path() -> Path {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+            return Path::Avx512;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Path::Avx2;
+        }
+    }
+    Path::Portable
+}
+
+/// Whether this kernel takes the product: C's rows are contiguous and a whole number of tiles,
+/// and op(B)'s rows are contiguous or small enough to copy.
+pub(super) fn applies<T: Scalar>(k: usize, n: usize, b: &Strided<*const T>, c: &Strided<*mut T>) -> bool {
+    c.cs == 1 && n > 0 && n % T::NR == 0 && (b.cs == 1 || k * n <= MAX_COPIED)
+}
+
+/// C ← α·op(A)·op(B) + β·C for op(A) [m, k] and op(B) [k, n].
+///
+/// # Safety
+/// The pointers, dimensions and strides must describe live arrays, C must not overlap A or B
+/// and be written by no one else during the call, and [`applies`] must hold.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn product<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Strided<*const T>,
+    b: Strided<*const T>,
+    beta: T,
+    c: Strided<*mut T>,
+) {
+    if b.cs == 1 {
+        // SAFETY: the caller's promise, with op(B)'s rows contiguous.
+        unsafe { dispatch(m, k, n, alpha, a, b, beta, c) }
+    } else {
+        let mut copied = [T::default(); MAX_COPIED];
+        for l in 0..k {
+            for j in 0..n {
+                // SAFETY: (l, j) lies inside op(B) [k, n] (the caller's promise).
+                copied[l * n + j] = unsafe { *b.ptr.offset(l as isize * b.rs + j as isize * b.cs) };
+            }
+        }
+        let b = Strided { ptr: copied.as_ptr(), rs: n as isize, cs: 1 };
+        // SAFETY: the caller's promise, with op(B) copied to contiguous rows.
+        unsafe { dispatch(m, k, n, alpha, a, b, beta, c) }
+    }
+}
+
+/// [`product`] on the fastest path this CPU has.
+///
+/// # Safety
+/// As [`product`], with `b.cs == 1`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn dispatch<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Strided<*const T>,
+    b: Strided<*const T>,
+    beta: T,
+    c: Strided<*mut T>,
+) {
+    // SAFETY: the caller's promise, and the path was detected on this CPU.
+    unsafe {
+        match path() {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => avx512(m, k, n, alpha, a, b, beta, c),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => avx2(m, k, n, alpha, a, b, beta, c),
+            _ => tiles::<T, 2, false>(m, k, n, alpha, a, b, beta, c),
+        }
+    }
+}
+
+/// # Safety
+/// As [`product`], on a CPU with AVX-512F and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx512<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Strided<*const T>,
+    b: Strided<*const T>,
+    beta: T,
+    c: Strided<*mut T>,
+) {
+    // SAFETY: the caller's promise.
+    unsafe { tiles::<T, 4, true>(m, k, n, alpha, a, b, beta, c) }
+}
+
+/// # Safety
+/// As [`product`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn avx2<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Strided<*const T>,
+    b: Strided<*const T>,
+    beta: T,
+    c: Strided<*mut T>,
+) {
+    // SAFETY: the caller's promise.
+    unsafe { tiles::<T, 2, true>(m, k, n, alpha, a, b, beta, c) }
+}
+
+/// The tiles of C, MR rows at a time (then the remaining rows one by one), with fused
+/// multiply-adds where the path has them (`FUSED`); op(B)'s rows are contiguous.
+///
+/// # Safety
+/// As [`product`], with `b.cs == 1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiles<T: Scalar, const MR: usize, const FUSED: bool>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: Strided<*const T>,
+    b: Strided<*const T>,
+    beta: T,
+    c: Strided<*mut T>,
+) {
+    let mut i = 0;
+    while i + MR <= m {
+        for j in (0..n).step_by(T::NR) {
+            // SAFETY: rows i..i + MR and columns j..j + NR lie inside C (NR divides n).
+            unsafe { tile::<T, MR, FUSED>(i, j, k, alpha, &a, &b, beta, &c) };
+        }
+        i += MR;
+    }
+    while i < m {
+        for j in (0..n).step_by(T::NR) {
+            // SAFETY: as above, for one row.
+            unsafe { tile::<T, 1, FUSED>(i, j, k, alpha, &a, &b, beta, &c) };
+        }
+        i += 1;
+    }
+}
+
+/// One tile: rows i..i + R, columns j..j + NR of C.
+///
+/// # Safety
+/// The tile must lie inside C, op(A)'s rows i..i + R and op(B)'s columns j..j + NR inside
+/// theirs.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<T: Scalar, const R: usize, const FUSED: bool>(
+    i: usize,
+    j: usize,
+    k: usize,
+    alpha: T,
+    a: &Strided<*const T>,
+    b: &Strided<*const T>,
+    beta: T,
+    c: &Strided<*mut T>,
+) {
+    // NR is an associated constant, which array lengths cannot name in a generic function, so
+    // the tile is the widest NR (32) and only the first NR columns are used; the unused
+    // columns are never read or written, and LLVM removes them.
+    const W: usize = 32;
+    let nr = T::NR;
+    debug_assert!(nr <= W);
+    let mut acc = [[T::default(); W]; R];
+    for l in 0..k {
+        // SAFETY: row l of op(B) holds columns j..j + NR (the caller's promise), contiguous.
+        let row = unsafe { std::slice::from_raw_parts(b.ptr.offset(l as isize * b.rs + j as isize), nr) };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: (i + r, l) lies inside op(A).
+            let x = unsafe { *a.ptr.offset((i + r) as isize * a.rs + l as isize * a.cs) };
+            for (s, &y) in acc[..nr].iter_mut().zip(row) {
+                *s = if FUSED { x.mul_add(y, *s) } else { *s + x * y };
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        // SAFETY: row i + r of C holds columns j..j + NR, contiguous (c.cs == 1), and no one
+        // else writes it.
+        let out = unsafe { std::slice::from_raw_parts_mut(c.ptr.offset((i + r) as isize * c.rs + j as isize), nr) };
+        if beta == T::default() {
+            // β = 0 overwrites C, so that NaN or garbage in it does not leak into the result.
+            for (o, &s) in out.iter_mut().zip(&acc[..nr]) {
+                *o = alpha * s;
+            }
+        } else {
+            for (o, &s) in out.iter_mut().zip(&acc[..nr]) {
+                *o = alpha * s + beta * *o;
+            }
+        }
+    }
+}
