@@ -90,7 +90,12 @@ fn blobs(hidden: &[usize], bandwidth: f64) -> Analysis {
         params: vec![
             Param {
                 name: "nn".into(),
-                kind: ParamKind::Mlp(Mlp { sizes, hidden: Activation::Relu, output: Activation::Sigmoid, precision: DType::F64 }),
+                kind: ParamKind::Mlp(Mlp {
+                    sizes,
+                    hidden: Activation::Relu,
+                    output: Activation::Sigmoid,
+                    precision: DType::F64,
+                }),
                 at: Loc(0),
             },
             Param {

@@ -137,7 +137,10 @@ impl Ctx {
             _ => {
                 self.err(
                     &assign.right,
-                    format!("network `{network}`: expected `precision = f32` or `precision = f64`, found `{}`", tokens(&assign.right)),
+                    format!(
+                        "network `{network}`: expected `precision = f32` or `precision = f64`, found `{}`",
+                        tokens(&assign.right)
+                    ),
                 );
                 None
             }
