@@ -43,11 +43,14 @@
 //!   Monte Carlo weights normalised so that the whole sample's sum to its expected yield.
 //! - `knobs { name = default, … }` — run-time scalars (bandwidth, luminosity).
 //! - `params { … }` — what is trained:
-//!   `mlp(in => hidden => … => out, hidden_activation[, output_activation])` with activations
-//!   `relu`, `tanh`, `sigmoid`, `softplus`, `identity`, and `softmax` as the output activation
-//!   of a network of two or more outputs (stax's `Dense` layers: weights `name_w0`, biases
-//!   `name_b0`, …, glorot-normal and normal(1e-2) at init; a one-output network gives one
-//!   value per event, a k-output network k); `bin_edges(lo..hi, bins = n[, trainable])` or
+//!   `mlp(in => hidden => … => out, hidden_activation[, output_activation][, precision = f32])`
+//!   with activations `relu`, `tanh`, `sigmoid`, `softplus`, `identity`, and `softmax` as the
+//!   output activation of a network of two or more outputs (stax's `Dense` layers: weights
+//!   `name_w0`, biases `name_b0`, …, glorot-normal and normal(1e-2) at init; a one-output
+//!   network gives one value per event, a k-output network k). `precision = f32` runs the
+//!   network's products and activations in f32 (about twice as fast on wide layers) and casts
+//!   its outputs to f64 for the histograms and statistics; the default is f64, neos's own, in
+//!   which the reference numbers are reproduced to 1e-8; `bin_edges(lo..hi, bins = n[, trainable])` or
 //!   `bin_edges([e0, e1, …][, trainable])` (trainable edges train the inner edges, the outer
 //!   ones stay, and edges are repaired as neos does); `scalar(init)`;
 //!   `array([dims], init)` with init a number, `zeros`, `normal(std)`, `glorot` or a list.
