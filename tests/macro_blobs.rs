@@ -14,30 +14,42 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-neos::neos! {
-    /// The four-blob problem of the neos paper, with the reference's tiny network.
-    pub analysis Blobs {
-        inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
-        knobs { bandwidth = 0.09, lumi = 10.0 }
-        params {
-            nn = mlp(2 => 8 => 1, relu, sigmoid);
-            edges = bin_edges(0.0..1.0, bins = 4, trainable);
-        }
-        let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-        let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
-        let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-        let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-        model {
-            channel singlechannel {
-                sample signal = s { normfactor mu }
-                sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+/// The four-blob problem of the neos paper with the given network and losses.
+macro_rules! blobs_analysis {
+    ($(#[$doc:meta])* $name:ident, [$($net:tt)*], [$($loss:tt)*]) => {
+        neos::neos! {
+            $(#[$doc])*
+            pub analysis $name {
+                inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
+                knobs { bandwidth = 0.09, lumi = 10.0 }
+                params {
+                    nn = mlp($($net)*);
+                    edges = bin_edges(0.0..1.0, bins = 4, trainable);
+                }
+                let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
+                let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
+                let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
+                let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
+                model {
+                    channel singlechannel {
+                        sample signal = s { normfactor mu }
+                        sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
+                    }
+                    poi mu;
+                }
+                loss $($loss)*;
+                metrics cls, discovery, poi_uncert;
             }
-            poi mu;
         }
-        loss cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down));
-        metrics cls, discovery, poi_uncert;
-    }
+    };
 }
+
+blobs_analysis!(
+    /// The reference's tiny network.
+    Blobs,
+    [2 => 8 => 1, relu, sigmoid],
+    [cls(mu = 1.0), discovery, poi_uncert, bce(nn(sig), nn(bkg_nominal), nn(bkg_up), nn(bkg_down))]
+);
 
 const BLOBS: [&str; 4] = ["sig", "bkg_nominal", "bkg_up", "bkg_down"];
 
@@ -264,37 +276,18 @@ fn training_lowers_the_loss() {
     }
 }
 
-/// The blobs analysis with a two-hidden-layer network in the given precision, the statistics
-/// in f64 either way.
-macro_rules! blobs_in {
-    ($name:ident, $precision:ident) => {
-        neos::neos! {
-            analysis $name {
-                inputs { sig: events[2], bkg_nominal: events[2], bkg_up: events[2], bkg_down: events[2] }
-                knobs { bandwidth = 0.09, lumi = 10.0 }
-                params {
-                    nn = mlp(2 => 16 => 16 => 1, relu, sigmoid, precision = $precision);
-                    edges = bin_edges(0.0..1.0, bins = 4, trainable);
-                }
-                let s = hist(nn(sig), edges, bandwidth, scale = 2.0 * lumi);
-                let b = hist(nn(bkg_nominal), edges, bandwidth, scale = 10.0 * lumi);
-                let bup = hist(nn(bkg_up), edges, bandwidth, scale = 10.0 * lumi);
-                let bdn = hist(nn(bkg_down), edges, bandwidth, scale = 10.0 * lumi);
-                model {
-                    channel singlechannel {
-                        sample signal = s { normfactor mu }
-                        sample background = b { histosys correlated_bkg_uncertainty(lo = bdn, hi = bup) }
-                    }
-                    poi mu;
-                }
-                loss cls(mu = 1.0);
-                metrics cls;
-            }
-        }
-    };
-}
-blobs_in!(BlobsF32, f32);
-blobs_in!(BlobsF64, f64);
+blobs_analysis!(
+    /// Two hidden layers in f32; the statistics in f64.
+    BlobsF32,
+    [2 => 16 => 16 => 1, relu, sigmoid, precision = f32],
+    [cls(mu = 1.0)]
+);
+blobs_analysis!(
+    /// The same network in f64.
+    BlobsF64,
+    [2 => 16 => 16 => 1, relu, sigmoid, precision = f64],
+    [cls(mu = 1.0)]
+);
 
 /// A network in f32 computes what the f64 one does to f32's precision: the same parameters
 /// give the same loss and gradients to 1e-4 of the gradient's scale, and the same trained

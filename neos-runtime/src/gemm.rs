@@ -143,6 +143,41 @@ impl<T: Copy + Sync> Product<T> {
     }
 }
 
+/// The product's operands as raw parts after checking their shapes, with m (op(A)'s rows); None
+/// when C is empty.
+#[allow(clippy::too_many_arguments)]
+fn prepare<T>(
+    kernel: Kernel<T>,
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    op_a: Op,
+    b: ArrayView2<'_, T>,
+    op_b: Op,
+    beta: T,
+    mut c: ArrayViewMut2<'_, T>,
+) -> Result<Option<(usize, Product<T>)>, ShapeError> {
+    let (m, k, rsa, csa) = layout(&a, op_a);
+    let (k2, n, rsb, csb) = layout(&b, op_b);
+    check(m, k, k2, n, c.dim())?;
+    if m == 0 || n == 0 {
+        return Ok(None);
+    }
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    Ok(Some((
+        m,
+        Product {
+            kernel,
+            k,
+            n,
+            alpha,
+            beta,
+            a: Strided { ptr: a.as_ptr(), rs: rsa, cs: csa },
+            b: Strided { ptr: b.as_ptr(), rs: rsb, cs: csb },
+            c: Strided { ptr: c.as_mut_ptr(), rs: rsc, cs: csc },
+        },
+    )))
+}
+
 macro_rules! gemm_fn {
     ($name:ident, $tasks_name:ident, $t:ty, $kernel:path) => {
         /// C ← α·op(A)·op(B) + β·C: on the calling thread by the small-product kernel where it
@@ -155,29 +190,28 @@ macro_rules! gemm_fn {
             b: ArrayView2<'_, $t>,
             op_b: Op,
             beta: $t,
-            mut c: ArrayViewMut2<'_, $t>,
+            c: ArrayViewMut2<'_, $t>,
         ) -> Result<(), ShapeError> {
-            let (m, k, rsa, csa) = layout(&a, op_a);
-            let (k2, n, rsb, csb) = layout(&b, op_b);
-            let tasks = tasks_for(m, k, n);
-            if tasks == 1 && k == k2 && c.dim() == (m, n) && m > 0 {
-                let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-                let (a, b) =
-                    (Strided { ptr: a.as_ptr(), rs: rsa, cs: csa }, Strided { ptr: b.as_ptr(), rs: rsb, cs: csb });
-                let c = Strided { ptr: c.as_mut_ptr(), rs: rsc, cs: csc };
-                if small::applies(k, n, &b, &c) {
-                    // SAFETY: the pointers come from live views whose dimensions and strides
-                    // were checked against each other just above; C is borrowed mutably for the
-                    // call and A, B immutably, and `applies` holds.
-                    unsafe { small::product::<$t>(m, k, n, alpha, a, b, beta, c) };
-                    return Ok(());
+            let Some((m, product)) = prepare::<$t>($kernel, alpha, a, op_a, b, op_b, beta, c)? else {
+                return Ok(());
+            };
+            let tasks = tasks_for(m, product.k, product.n);
+            // SAFETY: the pointers come from live views whose dimensions and strides were
+            // checked against each other by `prepare`; C is borrowed mutably for the call and
+            // A, B immutably; the small kernel runs only where `applies` holds, and the split
+            // gives each task its own rows of C.
+            unsafe {
+                if tasks == 1 && small::applies(&product) {
+                    small::product(&product, m);
+                } else {
+                    product.rows(tasks, 0, m);
                 }
             }
-            $tasks_name(tasks, alpha, a, op_a, b, op_b, beta, c)
+            Ok(())
         }
 
-        /// The same product split into a given number of row blocks (one runs it on the
-        /// calling thread): for benchmarks that measure where splitting pays.
+        /// The same product by matrixmultiply's kernel split into a given number of row blocks
+        /// (one runs it on the calling thread): for benchmarks that measure where splitting pays.
         #[allow(clippy::too_many_arguments)]
         pub fn $tasks_name(
             tasks: usize,
@@ -187,29 +221,12 @@ macro_rules! gemm_fn {
             b: ArrayView2<'_, $t>,
             op_b: Op,
             beta: $t,
-            mut c: ArrayViewMut2<'_, $t>,
+            c: ArrayViewMut2<'_, $t>,
         ) -> Result<(), ShapeError> {
-            let (m, k, rsa, csa) = layout(&a, op_a);
-            let (k2, n, rsb, csb) = layout(&b, op_b);
-            check(m, k, k2, n, c.dim())?;
-            let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-            if m == 0 || n == 0 {
-                return Ok(());
+            if let Some((m, product)) = prepare::<$t>($kernel, alpha, a, op_a, b, op_b, beta, c)? {
+                // SAFETY: as in the automatic choice above.
+                unsafe { product.rows(tasks.clamp(1, m), 0, m) };
             }
-            let product = Product::<$t> {
-                kernel: $kernel,
-                k,
-                n,
-                alpha,
-                beta,
-                a: Strided { ptr: a.as_ptr(), rs: rsa, cs: csa },
-                b: Strided { ptr: b.as_ptr(), rs: rsb, cs: csb },
-                c: Strided { ptr: c.as_mut_ptr(), rs: rsc, cs: csc },
-            };
-            // SAFETY: the pointers come from live views whose dimensions and strides were
-            // checked against each other above; C is borrowed mutably for the call and A, B
-            // immutably, and the split gives each task its own rows of C.
-            unsafe { product.rows(tasks.clamp(1, m), 0, m) };
             Ok(())
         }
     };

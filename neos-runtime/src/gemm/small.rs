@@ -11,7 +11,7 @@
 //! multiply-adds. The tile's arrays have sizes known at compile time, so LLVM unrolls and
 //! vectorises them on the AVX-512, AVX2 or portable path chosen at run time.
 
-use super::Strided;
+use super::{Product, Strided};
 
 /// The most elements of op(B) copied to make its rows contiguous: 32 KiB of f64, so that the
 /// copy stays in the first-level cache and costs a small part of the product.
@@ -65,29 +65,21 @@ fn path() -> Path {
 
 /// Whether this kernel takes the product: C's rows are contiguous and a whole number of tiles,
 /// and op(B)'s rows are contiguous or small enough to copy.
-pub(super) fn applies<T: Scalar>(k: usize, n: usize, b: &Strided<*const T>, c: &Strided<*mut T>) -> bool {
-    c.cs == 1 && n > 0 && n % T::NR == 0 && (b.cs == 1 || k * n <= MAX_COPIED)
+pub(super) fn applies<T: Scalar>(p: &Product<T>) -> bool {
+    p.c.cs == 1 && p.n % T::NR == 0 && (p.b.cs == 1 || p.k * p.n <= MAX_COPIED)
 }
 
-/// C ← α·op(A)·op(B) + β·C for op(A) [m, k] and op(B) [k, n].
+/// C ← α·op(A)·op(B) + β·C for the m rows of op(A).
 ///
 /// # Safety
-/// The pointers, dimensions and strides must describe live arrays, C must not overlap A or B
-/// and be written by no one else during the call, and [`applies`] must hold.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn product<T: Scalar>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: Strided<*const T>,
-    b: Strided<*const T>,
-    beta: T,
-    c: Strided<*mut T>,
-) {
+/// The product's pointers, dimensions and strides must describe live arrays with m rows in
+/// op(A) and C, C must not overlap A or B and be written by no one else during the call, and
+/// [`applies`] must hold.
+pub(super) unsafe fn product<T: Scalar>(p: &Product<T>, m: usize) {
+    let (k, n, b) = (p.k, p.n, p.b);
     if b.cs == 1 {
         // SAFETY: the caller's promise, with op(B)'s rows contiguous.
-        unsafe { dispatch(m, k, n, alpha, a, b, beta, c) }
+        unsafe { dispatch(p, m, b) }
     } else {
         let mut copied = [T::default(); MAX_COPIED];
         for l in 0..k {
@@ -96,106 +88,65 @@ pub(super) unsafe fn product<T: Scalar>(
                 copied[l * n + j] = unsafe { *b.ptr.offset(l as isize * b.rs + j as isize * b.cs) };
             }
         }
-        let b = Strided { ptr: copied.as_ptr(), rs: n as isize, cs: 1 };
         // SAFETY: the caller's promise, with op(B) copied to contiguous rows.
-        unsafe { dispatch(m, k, n, alpha, a, b, beta, c) }
+        unsafe { dispatch(p, m, Strided { ptr: copied.as_ptr(), rs: n as isize, cs: 1 }) }
     }
 }
 
-/// [`product`] on the fastest path this CPU has.
+/// [`product`] on the fastest path this CPU has, with op(B) read from `b`.
 ///
 /// # Safety
-/// As [`product`], with `b.cs == 1`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn dispatch<T: Scalar>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: Strided<*const T>,
-    b: Strided<*const T>,
-    beta: T,
-    c: Strided<*mut T>,
-) {
+/// As [`product`], with `b` holding op(B) in contiguous rows.
+unsafe fn dispatch<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
     // SAFETY: the caller's promise, and the path was detected on this CPU.
     unsafe {
         match path() {
             #[cfg(target_arch = "x86_64")]
-            Path::Avx512 => avx512(m, k, n, alpha, a, b, beta, c),
+            Path::Avx512 => avx512(p, m, b),
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => avx2(m, k, n, alpha, a, b, beta, c),
-            _ => tiles::<T, 2, false>(m, k, n, alpha, a, b, beta, c),
+            Path::Avx2 => avx2(p, m, b),
+            _ => tiles::<T, 2, false>(p, m, b),
         }
     }
 }
 
 /// # Safety
-/// As [`product`], on a CPU with AVX-512F and FMA.
+/// As [`dispatch`], on a CPU with AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn avx512<T: Scalar>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: Strided<*const T>,
-    b: Strided<*const T>,
-    beta: T,
-    c: Strided<*mut T>,
-) {
+unsafe fn avx512<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
     // SAFETY: the caller's promise.
-    unsafe { tiles::<T, 4, true>(m, k, n, alpha, a, b, beta, c) }
+    unsafe { tiles::<T, 4, true>(p, m, b) }
 }
 
 /// # Safety
-/// As [`product`], on a CPU with AVX2 and FMA.
+/// As [`dispatch`], on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn avx2<T: Scalar>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: Strided<*const T>,
-    b: Strided<*const T>,
-    beta: T,
-    c: Strided<*mut T>,
-) {
+unsafe fn avx2<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
     // SAFETY: the caller's promise.
-    unsafe { tiles::<T, 2, true>(m, k, n, alpha, a, b, beta, c) }
+    unsafe { tiles::<T, 2, true>(p, m, b) }
 }
 
 /// The tiles of C, MR rows at a time (then the remaining rows one by one), with fused
-/// multiply-adds where the path has them (`FUSED`); op(B)'s rows are contiguous.
+/// multiply-adds where the path has them (`FUSED`).
 ///
 /// # Safety
-/// As [`product`], with `b.cs == 1`.
+/// As [`dispatch`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tiles<T: Scalar, const MR: usize, const FUSED: bool>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: T,
-    a: Strided<*const T>,
-    b: Strided<*const T>,
-    beta: T,
-    c: Strided<*mut T>,
-) {
+unsafe fn tiles<T: Scalar, const MR: usize, const FUSED: bool>(p: &Product<T>, m: usize, b: Strided<*const T>) {
     let mut i = 0;
     while i + MR <= m {
-        for j in (0..n).step_by(T::NR) {
+        for j in (0..p.n).step_by(T::NR) {
             // SAFETY: rows i..i + MR and columns j..j + NR lie inside C (NR divides n).
-            unsafe { tile::<T, MR, FUSED>(i, j, k, alpha, &a, &b, beta, &c) };
+            unsafe { tile::<T, MR, FUSED>(p, i, j, &b) };
         }
         i += MR;
     }
     while i < m {
-        for j in (0..n).step_by(T::NR) {
+        for j in (0..p.n).step_by(T::NR) {
             // SAFETY: as above, for one row.
-            unsafe { tile::<T, 1, FUSED>(i, j, k, alpha, &a, &b, beta, &c) };
+            unsafe { tile::<T, 1, FUSED>(p, i, j, &b) };
         }
         i += 1;
     }
@@ -205,19 +156,15 @@ unsafe fn tiles<T: Scalar, const MR: usize, const FUSED: bool>(
 ///
 /// # Safety
 /// The tile must lie inside C, op(A)'s rows i..i + R and op(B)'s columns j..j + NR inside
-/// theirs.
+/// theirs, and op(B)'s rows must be contiguous in `b`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile<T: Scalar, const R: usize, const FUSED: bool>(
+    p: &Product<T>,
     i: usize,
     j: usize,
-    k: usize,
-    alpha: T,
-    a: &Strided<*const T>,
     b: &Strided<*const T>,
-    beta: T,
-    c: &Strided<*mut T>,
 ) {
+    let (a, c, alpha, beta) = (&p.a, &p.c, p.alpha, p.beta);
     // NR is an associated constant, which array lengths cannot name in a generic function, so
     // the tile is the widest NR (32) and only the first NR columns are used; the unused
     // columns are never read or written, and LLVM removes them.
@@ -225,7 +172,7 @@ unsafe fn tile<T: Scalar, const R: usize, const FUSED: bool>(
     let nr = T::NR;
     debug_assert!(nr <= W);
     let mut acc = [[T::default(); W]; R];
-    for l in 0..k {
+    for l in 0..p.k {
         // SAFETY: row l of op(B) holds columns j..j + NR (the caller's promise), contiguous.
         let row = unsafe { std::slice::from_raw_parts(b.ptr.offset(l as isize * b.rs + j as isize), nr) };
         for (r, acc) in acc.iter_mut().enumerate() {
