@@ -94,15 +94,27 @@ fn split_products_give_the_same_bits_as_one_task() {
     );
 }
 
-/// The small networks' shapes (whole tiles of 16 or 32 columns, small enough for one thread)
-/// go through the kernel without packing: every transpose variant, odd row counts, strided A,
-/// α, β ≠ 1, 0, and β = 0 overwriting NaN in C, against the naive reference.
+/// The small networks' shapes (whole tiles of 16 or 32 columns, or one column, small enough for
+/// one thread) go through the kernel without packing: every transpose variant, odd row counts,
+/// contiguous and strided A, α, β ≠ 1, 0, and β = 0 overwriting NaN in C, against the naive
+/// reference.
 #[test]
 fn small_products_without_packing() {
     for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T), (Op::T, Op::T)] {
-        for &(m, k, n) in &[(1, 1, 32), (7, 2, 32), (33, 32, 32), (65, 5, 64), (2, 300, 32), (301, 32, 96)] {
+        let shapes = [
+            (1, 1, 32),
+            (7, 2, 32),
+            (33, 32, 32),
+            (65, 5, 64),
+            (2, 300, 32),
+            (301, 32, 96),
+            (33, 32, 1),
+            (32, 2000, 1),
+            (5, 17, 1),
+        ];
+        for (&(m, k, n), step) in shapes.iter().flat_map(|s| [(s, 1), (s, 2)]) {
             let a_big = if op_a == Op::N { strided(m, k, 1) } else { strided(k, m, 1) };
-            let a = a_big.slice(s![..;2, ..;2]);
+            let a = a_big.slice(s![..;step, ..;step]);
             let a = if op_a == Op::N { a.slice_move(s![..m, ..k]) } else { a.slice_move(s![..k, ..m]) };
             let b = if op_b == Op::N { matrix(k, n, 2) } else { matrix(n, k, 2) };
             let expected = reference(a, op_a, b.view(), op_b);

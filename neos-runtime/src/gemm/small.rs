@@ -9,7 +9,9 @@
 //! computed by tiles of MR rows × NR columns held in registers over the whole k loop: each step
 //! of k loads one row of NR values of op(B), broadcasts MR values of op(A), and does MR·NR
 //! multiply-adds. The tile's arrays have sizes known at compile time, so LLVM unrolls and
-//! vectorises them on the AVX-512, AVX2 or portable path chosen at run time.
+//! vectorises them on the AVX-512, AVX2 or portable path chosen at run time. A product with one
+//! column (the last layer of a one-output network, and its weight gradient) is a matrix–vector
+//! product: dot products of op(A)'s rows, or multiples of its columns added into C.
 
 use super::{Product, Strided};
 
@@ -64,8 +66,13 @@ fn path() -> Path {
 }
 
 /// Whether this kernel takes the product: C's rows are contiguous and a whole number of tiles,
-/// and op(B)'s rows are contiguous or small enough to copy.
+/// and op(B)'s rows are contiguous or small enough to copy; or C is one column (a product of a
+/// matrix and a vector, as the last layer of a one-output network and its weight gradient) with
+/// op(A)'s rows contiguous, or op(A)'s columns and C contiguous.
 pub(super) fn applies<T: Scalar>(p: &Product<T>) -> bool {
+    if p.n == 1 {
+        return (p.a.cs == 1 || (p.a.rs == 1 && p.c.rs == 1)) && (p.b.rs == 1 || p.k <= MAX_COPIED);
+    }
     p.c.cs == 1 && p.n % T::NR == 0 && (p.b.cs == 1 || p.k * p.n <= MAX_COPIED)
 }
 
@@ -77,7 +84,9 @@ pub(super) fn applies<T: Scalar>(p: &Product<T>) -> bool {
 /// [`applies`] must hold.
 pub(super) unsafe fn product<T: Scalar>(p: &Product<T>, m: usize) {
     let (k, n, b) = (p.k, p.n, p.b);
-    if b.cs == 1 {
+    // op(B)'s rows as the kernels read them: a vector of k values when n = 1.
+    let contiguous = if n == 1 { b.rs == 1 } else { b.cs == 1 };
+    if contiguous {
         // SAFETY: the caller's promise, with op(B)'s rows contiguous.
         unsafe { dispatch(p, m, b) }
     } else {
@@ -98,34 +107,96 @@ pub(super) unsafe fn product<T: Scalar>(p: &Product<T>, m: usize) {
 /// # Safety
 /// As [`product`], with `b` holding op(B) in contiguous rows.
 unsafe fn dispatch<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
-    // SAFETY: the caller's promise, and the path was detected on this CPU.
-    unsafe {
-        match path() {
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx512 => avx512(p, m, b),
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => avx2(p, m, b),
-            _ => tiles::<T, 2, false>(p, m, b),
-        }
+    // SAFETY (of each arm): the caller's promise, and the path was detected on this CPU.
+    match path() {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => unsafe {
+            with_avx512(|| if p.n == 1 { matvec::<T, true>(p, m, b) } else { tiles::<T, 4, true>(p, m, b) })
+        },
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => unsafe {
+            with_avx2(|| if p.n == 1 { matvec::<T, true>(p, m, b) } else { tiles::<T, 2, true>(p, m, b) })
+        },
+        _ => unsafe {
+            if p.n == 1 {
+                matvec::<T, false>(p, m, b)
+            } else {
+                tiles::<T, 2, false>(p, m, b)
+            }
+        },
     }
 }
 
+/// Runs `f` compiled for AVX-512 (the closure is inlined here).
+///
 /// # Safety
-/// As [`dispatch`], on a CPU with AVX-512F and FMA.
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn avx512<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
-    // SAFETY: the caller's promise.
-    unsafe { tiles::<T, 4, true>(p, m, b) }
+unsafe fn with_avx512(f: impl FnOnce()) {
+    f()
 }
 
+/// Runs `f` compiled for AVX2 and FMA (the closure is inlined here).
+///
 /// # Safety
-/// As [`dispatch`], on a CPU with AVX2 and FMA.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<T: Scalar>(p: &Product<T>, m: usize, b: Strided<*const T>) {
-    // SAFETY: the caller's promise.
-    unsafe { tiles::<T, 2, true>(p, m, b) }
+unsafe fn with_avx2(f: impl FnOnce()) {
+    f()
+}
+
+/// C [m, 1] ← α·op(A)·b + β·C: dot products of op(A)'s rows with b when the rows are
+/// contiguous (in 16 partial sums, added in a fixed order), else C accumulates b's multiples
+/// of op(A)'s contiguous columns.
+///
+/// # Safety
+/// As [`dispatch`] with n = 1 and [`applies`].
+#[inline(always)]
+unsafe fn matvec<T: Scalar, const FUSED: bool>(p: &Product<T>, m: usize, b: Strided<*const T>) {
+    const LANES: usize = 16;
+    let (a, c, k, alpha, beta) = (&p.a, &p.c, p.k, p.alpha, p.beta);
+    let fma = |x: T, y: T, s: T| if FUSED { x.mul_add(y, s) } else { s + x * y };
+    let zero = T::default();
+    // SAFETY: op(B) is k contiguous values (the caller's promise).
+    let v = unsafe { std::slice::from_raw_parts(b.ptr, k) };
+    if a.cs == 1 {
+        for i in 0..m {
+            // SAFETY: row i of op(A) is k contiguous values.
+            let row = unsafe { std::slice::from_raw_parts(a.ptr.offset(i as isize * a.rs), k) };
+            let mut acc = [zero; LANES];
+            let (rows, vs) = (row.chunks_exact(LANES), v.chunks_exact(LANES));
+            let (row_rest, v_rest) = (rows.remainder(), vs.remainder());
+            for (x, y) in rows.zip(vs) {
+                for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                    *s = fma(x, y, *s);
+                }
+            }
+            for ((s, &x), &y) in acc.iter_mut().zip(row_rest).zip(v_rest) {
+                *s = fma(x, y, *s);
+            }
+            let sum = acc.iter().fold(zero, |t, &s| t + s);
+            // SAFETY: C's row i is inside C and no one else writes it.
+            let out = unsafe { &mut *c.ptr.offset(i as isize * c.rs) };
+            *out = if beta == zero { alpha * sum } else { alpha * sum + beta * *out };
+        }
+    } else {
+        // SAFETY: C is m contiguous values here (`applies`), written by no one else.
+        let out = unsafe { std::slice::from_raw_parts_mut(c.ptr, m) };
+        for o in out.iter_mut() {
+            // β = 0 overwrites C, so that NaN or garbage in it does not leak into the result.
+            *o = if beta == zero { zero } else { beta * *o };
+        }
+        for (l, &y) in v.iter().enumerate() {
+            // SAFETY: column l of op(A) is m contiguous values (`applies`: a.rs == 1).
+            let column = unsafe { std::slice::from_raw_parts(a.ptr.offset(l as isize * a.cs), m) };
+            let y = alpha * y;
+            for (o, &x) in out.iter_mut().zip(column) {
+                *o = fma(x, y, *o);
+            }
+        }
+    }
 }
 
 /// The tiles of C, MR rows at a time (then the remaining rows one by one), with fused
