@@ -9,7 +9,9 @@
 //! threading kept a second set, handing work over through channels and `sched_yield`). Products
 //! below [`PARALLEL_MIN_WORK`] multiply-adds per task run on the calling thread: on the 32-wide
 //! network, handing a 4-MFLOP product to another thread and waiting for it costs more than it
-//! saves.
+//! saves. Of those, the shapes of small networks (C's rows whole tiles of 16 or 32 columns, or
+//! a single column) go to a kernel without packing (`small.rs` beside this file), where
+//! matrixmultiply would spend as long packing the operands as multiplying them.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
