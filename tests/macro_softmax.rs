@@ -135,7 +135,7 @@ fn large_outputs_do_not_overflow_the_softmax() {
         // The outputs are saturated (one share is 1 to the last digit): the network is not dead
         // out here, and its logits grow with the inputs (relu layers), to ~1e5 at these points,
         // far beyond what exp takes unshifted (≈ 709).
-        assert!(row.iter().any(|v| *v == 1.0), "{row:?}");
+        assert!(row.contains(&1.0), "{row:?}");
     }
 }
 
