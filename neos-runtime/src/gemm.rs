@@ -67,7 +67,7 @@ const MIN_ROWS_PER_TASK: usize = 64;
 
 /// The number of tasks a product of op(A) [m, k] · op(B) [k, n] is split into: one per core of
 /// rayon's pool as long as each gets at least [`PARALLEL_MIN_WORK`] multiply-adds and
-/// [`MIN_ROWS_PER_TASK`] rows.
+/// 64 rows (so that each task's packed panels are worth their packing).
 pub fn tasks_for(m: usize, k: usize, n: usize) -> usize {
     let work = m.saturating_mul(k).saturating_mul(n);
     rayon::current_num_threads().min(work / PARALLEL_MIN_WORK).min(m / MIN_ROWS_PER_TASK).max(1)
