@@ -291,46 +291,32 @@ fn scatter(samples: &[Array2<f64>]) -> Vec<Scatter<'_>> {
 }
 
 fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<(), String> {
-    let out = &args.out;
-    let err = |e: plot::PlotError| e.to_string();
     let params = if log.best_params.is_empty() { &log.params } else { &log.best_params };
-    plot::metric_curves(
-        log,
-        &out.join("metrics.png"),
-        &Figure::new("neos three blobs: training loss and test-set metrics", "step", ""),
-    )
-    .map_err(err)?;
-
     // The yields of fresh events from each blob through the selected network, and the bin it
     // gives each point of the plane, with the blobs over it.
     let held_out = blobs(EVENTS, args.seed.wrapping_add(1));
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let n = 120;
     let snap = snapshot(analysis, params, &views, &plane(n, LO, HI), n)?;
-    snap.stack(|edges, stack| {
-        plot::stacked(
-            edges,
-            &stack,
-            &out.join("histograms.png"),
-            &Figure::new("yields on held-out events", "bin (softmax output)", "expected events"),
-        )
-    })
-    .map_err(err)?;
-    plot::heat_map(
+    let histograms = |path: &std::path::Path| {
+        snap.stack(|edges, stack| {
+            plot::stacked(
+                edges,
+                &stack,
+                path,
+                &Figure::new("yields on held-out events", "bin (softmax output)", "expected events"),
+            )
+        })
+    };
+    support::write_figures(
+        &args.out,
+        log,
+        "neos three blobs",
+        histograms,
         &snap.heat_map(),
         &scatter(&held_out),
-        &out.join("network.png"),
-        &Figure::new("the network's bins over the plane", "x1", "x2"),
+        "the network's bins over the plane",
     )
-    .map_err(err)?;
-    println!(
-        "wrote {}, {}, {} and {}",
-        out.join("run.json").display(),
-        out.join("metrics.png").display(),
-        out.join("histograms.png").display(),
-        out.join("network.png").display()
-    );
-    Ok(())
 }
 
 fn main() -> ExitCode {

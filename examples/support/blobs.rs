@@ -1,10 +1,10 @@
-//! What the blob examples share: Gaussian blobs on a seeded stream, the run's summary, and the
-//! grid over the plane the network's output is drawn on.
+//! What the blob examples share: Gaussian blobs on a seeded stream, the run's summary, the grid
+//! over the plane the network's output is drawn on, and the run's three figures.
 
 use std::path::Path;
 
 use ndarray::Array2;
-use neos::plot::Animation;
+use neos::plot::{self, Animation, Figure, HeatMap, PlotError, Scatter};
 use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -120,4 +120,32 @@ impl Recorder {
             self.failure = frame(&mut self.animation, &self.curve).err();
         }
     }
+}
+
+/// The run's figures in `out`: the metric curves (metrics.png, titled after the example's
+/// `name`), the held-out yields `histograms` draws into the path it is given (histograms.png),
+/// and the network over the plane with the samples on it (network.png); then says where they
+/// went.
+pub fn write_figures(
+    out: &Path,
+    log: &RunLog,
+    name: &str,
+    histograms: impl FnOnce(&Path) -> Result<(), PlotError>,
+    heat: &HeatMap<'_>,
+    scatter: &[Scatter<'_>],
+    heat_title: &str,
+) -> Result<(), String> {
+    let err = |e: PlotError| e.to_string();
+    let title = format!("{name}: training loss and test-set metrics");
+    plot::metric_curves(log, &out.join("metrics.png"), &Figure::new(&title, "step", "")).map_err(err)?;
+    histograms(&out.join("histograms.png")).map_err(err)?;
+    plot::heat_map(heat, scatter, &out.join("network.png"), &Figure::new(heat_title, "x1", "x2")).map_err(err)?;
+    println!(
+        "wrote {}, {}, {} and {}",
+        out.join("run.json").display(),
+        out.join("metrics.png").display(),
+        out.join("histograms.png").display(),
+        out.join("network.png").display()
+    );
+    Ok(())
 }
