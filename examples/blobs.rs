@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
-use neos::plot::{self, Figure, HeatMap, Hist, Scatter, Stack};
+use neos::plot::{HeatMap, Hist, Scatter, Stack};
 use neos::train::{Analysis, RunLog, StepRecord, TrainConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -212,32 +212,13 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
     let coarse = 60;
     let grid = plane(coarse, LO, HI);
     let gif = args.gif.as_deref().map(|path| (path, args.gif_every));
-    let log = support::train_animated(
-        &mut analysis,
-        &data,
-        &config,
-        args.resume,
-        gif,
-        "cls",
-        step_line,
-        |animation, r, params, curve| {
-            let snap = snapshot(&mut drawer, params, &views, &grid, coarse)?;
-            let scatter = scatter(&held_out);
-            snap.stack(|stack| {
-                animation.frame(&plot::Frame {
-                    step: r.step,
-                    map: snap.heat_map(),
-                    scatter: &scatter,
-                    edges: &snap.edges,
-                    binned: "network output",
-                    stack,
-                    metric: "cls",
-                    curve,
-                })
-            })
-            .map_err(|e| e.to_string())
-        },
-    )?;
+    let scatter = scatter(&held_out);
+    let show = support::Show {
+        picture: |params: &[f64]| snapshot(&mut drawer, params, &views, &grid, coarse),
+        scatter: &scatter,
+        binned: BINNED,
+    };
+    let log = support::train_animated(&mut analysis, &data, &config, args.resume, gif, "cls", step_line, show)?;
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
 }
@@ -276,12 +257,15 @@ fn snapshot<A: Figures>(
     Ok(Snapshot { yields, edges, map })
 }
 
-impl Snapshot {
+/// What the histograms' axis shows.
+const BINNED: &str = "network output";
+
+impl support::Picture for Snapshot {
     /// Calls `draw` with the background and the signal stacked on top, and the background's
     /// variations as outlines over them.
-    fn stack<R>(&self, draw: impl FnOnce(Stack<'_>) -> R) -> R {
+    fn stack<R>(&self, draw: impl FnOnce(&[f64], Stack<'_>) -> R) -> R {
         let hist = |k: usize| Hist { label: LABELS[k], counts: &self.yields[k] };
-        draw(Stack { layers: &[hist(1), hist(0)], band: None, overlays: &[hist(2), hist(3)] })
+        draw(&self.edges, Stack { layers: &[hist(1), hist(0)], band: None, overlays: &[hist(2), hist(3)] })
     }
 
     fn heat_map(&self) -> HeatMap<'_> {
@@ -305,25 +289,9 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let n = 120;
     let snap = snapshot(analysis, params, &views, &plane(n, LO, HI), n)?;
-    let histograms = |path: &std::path::Path| {
-        snap.stack(|stack| {
-            plot::stacked(
-                &snap.edges,
-                &stack,
-                path,
-                &Figure::new("yields on held-out events", "network output", "expected events"),
-            )
-        })
-    };
-    support::write_figures(
-        &args.out,
-        log,
-        "neos blobs",
-        histograms,
-        &snap.heat_map(),
-        &scatter(&held_out),
-        "network output over the plane",
-    )
+    let scatter = scatter(&held_out);
+    let show = support::Show { picture: snap, scatter: &scatter, binned: BINNED };
+    support::write_figures(&args.out, log, "neos blobs", &show, "network output over the plane")
 }
 
 fn main() -> ExitCode {

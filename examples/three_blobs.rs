@@ -37,7 +37,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ndarray::{Array2, ArrayView2};
-use neos::plot::{self, Figure, HeatMap, Hist, Scatter, Stack};
+use neos::plot::{HeatMap, Hist, Scatter, Stack};
 use neos::train::{Analysis, RunLog, StepRecord, TrainConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -197,32 +197,13 @@ fn run<A: Figures>(mut analysis: A, args: &Args) -> Result<(), String> {
     let coarse = 60;
     let grid = plane(coarse, LO, HI);
     let gif = args.gif.as_deref().map(|path| (path, args.gif_every));
-    let log = support::train_animated(
-        &mut analysis,
-        &data,
-        &config,
-        args.resume,
-        gif,
-        "cls",
-        step_line,
-        |animation, r, params, curve| {
-            let snap = snapshot(&mut drawer, params, &views, &grid, coarse)?;
-            let scatter = scatter(&held_out);
-            snap.stack(|edges, stack| {
-                animation.frame(&plot::Frame {
-                    step: r.step,
-                    map: snap.heat_map(),
-                    scatter: &scatter,
-                    edges,
-                    binned: "bin (softmax output)",
-                    stack,
-                    metric: "cls",
-                    curve,
-                })
-            })
-            .map_err(|e| e.to_string())
-        },
-    )?;
+    let scatter = scatter(&held_out);
+    let show = support::Show {
+        picture: |params: &[f64]| snapshot(&mut drawer, params, &views, &grid, coarse),
+        scatter: &scatter,
+        binned: BINNED,
+    };
+    let log = support::train_animated(&mut analysis, &data, &config, args.resume, gif, "cls", step_line, show)?;
     support::summary(&log, &["cls", "discovery", "poi_uncert"]);
     figures(&mut analysis, &log, args)
 }
@@ -262,7 +243,10 @@ fn snapshot<A: Figures>(
     Ok(Snapshot { s, background: get("background"), unc: get("background_unc"), b1: get("b1"), b2: get("b2"), map })
 }
 
-impl Snapshot {
+/// What the histograms' axis shows.
+const BINNED: &str = "bin (softmax output)";
+
+impl support::Picture for Snapshot {
     /// Calls `draw` with the bins' edges and the yields stacked: the background's mean with its
     /// standard deviation as a band, the signal on top, each background as an outline.
     fn stack<R>(&self, draw: impl FnOnce(&[f64], Stack<'_>) -> R) -> R {
@@ -298,25 +282,9 @@ fn figures<A: Figures>(analysis: &mut A, log: &RunLog, args: &Args) -> Result<()
     let views: Vec<ArrayView2<'_, f64>> = held_out.iter().map(|a| a.view()).collect();
     let n = 120;
     let snap = snapshot(analysis, params, &views, &plane(n, LO, HI), n)?;
-    let histograms = |path: &std::path::Path| {
-        snap.stack(|edges, stack| {
-            plot::stacked(
-                edges,
-                &stack,
-                path,
-                &Figure::new("yields on held-out events", "bin (softmax output)", "expected events"),
-            )
-        })
-    };
-    support::write_figures(
-        &args.out,
-        log,
-        "neos three blobs",
-        histograms,
-        &snap.heat_map(),
-        &scatter(&held_out),
-        "the network's bins over the plane",
-    )
+    let scatter = scatter(&held_out);
+    let show = support::Show { picture: snap, scatter: &scatter, binned: BINNED };
+    support::write_figures(&args.out, log, "neos three blobs", &show, "the network's bins over the plane")
 }
 
 fn main() -> ExitCode {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ndarray::Array2;
-use neos::plot::{self, Animation, Figure, HeatMap, PlotError, Scatter};
+use neos::plot::{self, Animation, Figure, Frame, HeatMap, PlotError, Scatter, Stack};
 use neos::train::{self, Analysis, RunLog, StepRecord, TrainConfig};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -48,14 +48,30 @@ pub fn plane(n: usize, lo: f64, hi: f64) -> Array2<f64> {
     })
 }
 
+/// What the figures and the animation show of a network at one point of training.
+pub trait Picture {
+    /// Calls `draw` with the bins' edges and the held-out yields stacked.
+    fn stack<R>(&self, draw: impl FnOnce(&[f64], Stack<'_>) -> R) -> R;
+    /// The network over the plane.
+    fn heat_map(&self) -> HeatMap<'_>;
+}
+
+/// How the run is shown: the pictures of the network, the samples scattered over the plane, and
+/// what the histograms' axis is (`binned`).
+pub struct Show<'a, F> {
+    pub picture: F,
+    pub scatter: &'a [Scatter<'a>],
+    pub binned: &'a str,
+}
+
 /// Trains `analysis` (or, with `resume`, continues the run in `config.out_dir`), printing
 /// `line` of every step. With `gif = Some((path, every))` it also records the training as an
 /// animated GIF: a frame every `every` steps (by default about 60 in all) and of the first and
-/// last, each drawn by `frame` from the step's record, the parameters after it and the test
+/// last, each the picture `show` takes of the parameters after the step, with the test
 /// `metric`'s curve so far. A frame that cannot be drawn does not stop the training; the first
 /// such failure is the result once the run is over.
 #[allow(clippy::too_many_arguments)]
-pub fn train_animated<A: Analysis>(
+pub fn train_animated<A: Analysis, P: Picture>(
     analysis: &mut A,
     data: &[Array2<f64>],
     config: &TrainConfig,
@@ -63,12 +79,29 @@ pub fn train_animated<A: Analysis>(
     gif: Option<(&Path, Option<usize>)>,
     metric: &str,
     line: impl Fn(&StepRecord) -> String,
-    mut frame: impl FnMut(&mut Animation, &StepRecord, &[f64], &[(usize, f64)]) -> Result<(), String>,
+    mut show: Show<'_, impl FnMut(&[f64]) -> Result<P, String>>,
 ) -> Result<RunLog, String> {
     let mut recorder = gif.map(|(path, every)| Recorder::new(path, config.steps, every)).transpose()?;
     let mut observe = |r: &StepRecord, params: &[f64]| {
         if let Some(recorder) = recorder.as_mut() {
-            recorder.step(r, metric, |animation, curve| frame(animation, r, params, curve));
+            recorder.step(r, metric, |animation, curve| {
+                let picture = (show.picture)(params)?;
+                let scatter = reborrow(show.scatter);
+                picture
+                    .stack(|edges, stack| {
+                        animation.frame(&Frame {
+                            step: r.step,
+                            map: picture.heat_map(),
+                            scatter: &scatter,
+                            edges,
+                            binned: show.binned,
+                            stack,
+                            metric,
+                            curve,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+            });
         }
         Some(line(r))
     };
@@ -123,23 +156,24 @@ impl Recorder {
 }
 
 /// The run's figures in `out`: the metric curves (metrics.png, titled after the example's
-/// `name`), the held-out yields `histograms` draws into the path it is given (histograms.png),
-/// and the network over the plane with the samples on it (network.png); then says where they
-/// went.
-pub fn write_figures(
+/// `name`), the picture's held-out yields (histograms.png) and the network over the plane with
+/// the samples on it (network.png, titled `heat_title`); then says where they went.
+pub fn write_figures<P: Picture>(
     out: &Path,
     log: &RunLog,
     name: &str,
-    histograms: impl FnOnce(&Path) -> Result<(), PlotError>,
-    heat: &HeatMap<'_>,
-    scatter: &[Scatter<'_>],
+    show: &Show<'_, P>,
     heat_title: &str,
 ) -> Result<(), String> {
     let err = |e: PlotError| e.to_string();
     let title = format!("{name}: training loss and test-set metrics");
     plot::metric_curves(log, &out.join("metrics.png"), &Figure::new(&title, "step", "")).map_err(err)?;
-    histograms(&out.join("histograms.png")).map_err(err)?;
-    plot::heat_map(heat, scatter, &out.join("network.png"), &Figure::new(heat_title, "x1", "x2")).map_err(err)?;
+    let yields = Figure::new("yields on held-out events", show.binned, "expected events");
+    show.picture
+        .stack(|edges, stack| plot::stacked(edges, &stack, &out.join("histograms.png"), &yields))
+        .map_err(err)?;
+    let heat = Figure::new(heat_title, "x1", "x2");
+    plot::heat_map(&show.picture.heat_map(), &reborrow(show.scatter), &out.join("network.png"), &heat).map_err(err)?;
     println!(
         "wrote {}, {}, {} and {}",
         out.join("run.json").display(),
@@ -148,4 +182,10 @@ pub fn write_figures(
         out.join("network.png").display()
     );
     Ok(())
+}
+
+/// The samples to scatter, borrowed for as long as a picture of the network: a frame or figure
+/// holds both under one lifetime, and ndarray's views do not shorten theirs by themselves.
+fn reborrow<'b>(scatter: &'b [Scatter<'_>]) -> Vec<Scatter<'b>> {
+    scatter.iter().map(|s| Scatter { label: s.label, points: s.points.view() }).collect()
 }
